@@ -1,0 +1,39 @@
+# Shared settings for the infra scripts. Sourced, never run.
+#
+# Everything runs on 127.0.0.1. Runtime data (datadirs, logs, pid files) lives under
+# $OTTER_VAR (default: <repo>/.otter, git-ignored); built tools are cached under
+# $OTTER_TOOLS (default: ~/.cache/otter/tools) so a fresh clone on the same machine
+# does not rebuild the broker.
+set -euo pipefail
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OTTER_VAR=${OTTER_VAR:-$REPO_ROOT/.otter}
+OTTER_TOOLS=${OTTER_TOOLS:-$HOME/.cache/otter/tools}
+
+SOURCE_PORT=${OTTER_SOURCE_PORT:-3307}
+TARGET_PORT=${OTTER_TARGET_PORT:-3308}
+ZK_PORT=${OTTER_ZK_PORT:-2181}
+BROKER_PORT=${OTTER_BROKER_PORT:-9092}
+
+TANSU_VERSION=0.6.0
+TANSU_BIN=$OTTER_TOOLS/tansu-$TANSU_VERSION/bin/tansu
+
+log() { printf '%s\n' "$*" >&2; }
+
+# port_open PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# wait_port PORT SECONDS NAME LOGFILE: wait until PORT accepts, or fail naming the log.
+wait_port() {
+  local port=$1 secs=$2 name=$3 logfile=$4 i
+  for ((i = 0; i < secs * 10; i++)); do
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  log "error: $name did not open 127.0.0.1:$port within ${secs}s; last lines of $logfile:"
+  tail -n 20 "$logfile" >&2 || true
+  return 1
+}
+
+# pid_alive FILE: true when FILE names a running process.
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
