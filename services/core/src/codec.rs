@@ -21,7 +21,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use serde_json::{Map, Value as Json};
 
-use crate::event::{ChangeEvent, Column, Op, OrderKey, SchemaChange, SourceInfo, TableId, TableSchema, TxnMark};
+use crate::event::{
+    ChangeEvent, Column, Op, OrderKey, SchemaChange, SourceInfo, TableId, TableSchema, TxnMark,
+};
 use crate::position::SourcePos;
 use crate::value::{
     is_decimal_text, ColumnKind, Date, DateTime, JsonDiff, JsonDiffOp, Time, Timestamp, Value,
@@ -47,14 +49,19 @@ pub enum CodecError {
 }
 
 fn field(name: &str) -> CodecError {
-    CodecError::Field { field: name.to_owned() }
+    CodecError::Field {
+        field: name.to_owned(),
+    }
 }
 
 /// What one record holds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     /// A row change. `part` is 0, or 1 for the second record of a key change.
-    Change { event: ChangeEvent, part: u8 },
+    Change {
+        event: ChangeEvent,
+        part: u8,
+    },
     Schema(SchemaChange),
 }
 
@@ -106,7 +113,9 @@ fn write_num(out: &mut Vec<u8>, n: impl std::fmt::Display) {
 /// back (as f64, then narrowed) to the identical f32 with no double rounding.
 fn write_f64(out: &mut Vec<u8>, x: f64, what: &str) -> Result<(), CodecError> {
     if !x.is_finite() {
-        return Err(CodecError::NotFinite { what: what.to_owned() });
+        return Err(CodecError::NotFinite {
+            what: what.to_owned(),
+        });
     }
     write_num(out, format_args!("{x:?}"));
     Ok(())
@@ -119,7 +128,9 @@ fn write_value(out: &mut Vec<u8>, v: &Value, column: &str) -> Result<(), CodecEr
         Value::UInt(n) => write_num(out, n),
         Value::Float(x) => write_f64(out, f64::from(*x), column)?,
         Value::Double(x) => write_f64(out, *x, column)?,
-        Value::Decimal(s) | Value::Text(s) | Value::Enum(s) | Value::Json(s) => write_json_str(out, s),
+        Value::Decimal(s) | Value::Text(s) | Value::Enum(s) | Value::Json(s) => {
+            write_json_str(out, s)
+        }
         Value::Date(d) => write_json_str(out, &d.to_string()),
         Value::DateTime(d) => write_json_str(out, &d.to_string()),
         Value::Time(t) => write_json_str(out, &t.to_string()),
@@ -173,7 +184,11 @@ fn parse_timestamp_iso(s: &str) -> Option<Timestamp> {
     Timestamp::parse(&format!("{d} {t}")).ok()
 }
 
-fn write_row(out: &mut Vec<u8>, schema: &TableSchema, row: Option<&[Option<Value>]>) -> Result<(), CodecError> {
+fn write_row(
+    out: &mut Vec<u8>,
+    schema: &TableSchema,
+    row: Option<&[Option<Value>]>,
+) -> Result<(), CodecError> {
     let Some(row) = row else {
         out.extend_from_slice(b"null");
         return Ok(());
@@ -195,7 +210,11 @@ fn write_row(out: &mut Vec<u8>, schema: &TableSchema, row: Option<&[Option<Value
 }
 
 /// Appends the record key of a change whose identifying image is `row`.
-pub fn encode_key(out: &mut Vec<u8>, schema: &TableSchema, row: &[Option<Value>]) -> Result<(), CodecError> {
+pub fn encode_key(
+    out: &mut Vec<u8>,
+    schema: &TableSchema,
+    row: &[Option<Value>],
+) -> Result<(), CodecError> {
     out.push(b'{');
     for (i, &k) in schema.key.iter().enumerate() {
         if i > 0 {
@@ -206,7 +225,12 @@ pub fn encode_key(out: &mut Vec<u8>, schema: &TableSchema, row: &[Option<Value>]
         out.push(b':');
         match row.get(k) {
             Some(Some(v)) => write_value(out, v, name)?,
-            _ => return Err(CodecError::Column { column: name.to_owned(), problem: "key column missing from image".into() }),
+            _ => {
+                return Err(CodecError::Column {
+                    column: name.to_owned(),
+                    problem: "key column missing from image".into(),
+                })
+            }
         }
     }
     out.push(b'}');
@@ -233,7 +257,10 @@ fn write_source(out: &mut Vec<u8>, s: &SourceInfo, table: &TableId, part: u8) {
     out.extend_from_slice(b",\"table\":");
     write_json_str(out, &table.table);
     let o = s.order(part);
-    write_num(out, format_args!(",\"order\":[{},{},{},{}]}}", o[0], o[1], o[2], o[3]));
+    write_num(
+        out,
+        format_args!(",\"order\":[{},{},{},{}]}}", o[0], o[1], o[2], o[3]),
+    );
 }
 
 fn write_txn(out: &mut Vec<u8>, t: &TxnMark) {
@@ -250,9 +277,20 @@ fn write_txn(out: &mut Vec<u8>, t: &TxnMark) {
 
 /// Appends the envelope of `event` to `out`. `part` is 0, or 1 for the second record
 /// of a primary-key change (see `schemas/v1/README.md`). `now_ms` is the capture clock.
-pub fn encode_change(out: &mut Vec<u8>, event: &ChangeEvent, part: u8, now_ms: i64) -> Result<(), CodecError> {
+pub fn encode_change(
+    out: &mut Vec<u8>,
+    event: &ChangeEvent,
+    part: u8,
+    now_ms: i64,
+) -> Result<(), CodecError> {
     let schema = &*event.schema;
-    write_num(out, format_args!("{{\"v\":{ENVELOPE_VERSION},\"op\":\"{}\",\"before\":", event.op.code()));
+    write_num(
+        out,
+        format_args!(
+            "{{\"v\":{ENVELOPE_VERSION},\"op\":\"{}\",\"before\":",
+            event.op.code()
+        ),
+    );
     write_row(out, schema, event.before.as_deref())?;
     out.extend_from_slice(b",\"after\":");
     write_row(out, schema, event.after.as_deref())?;
@@ -289,13 +327,19 @@ pub fn encode_change(out: &mut Vec<u8>, event: &ChangeEvent, part: u8, now_ms: i
         }
         out.push(b']');
     }
-    write_num(out, format_args!(",\"schema_version\":{}}}", schema.version));
+    write_num(
+        out,
+        format_args!(",\"schema_version\":{}}}", schema.version),
+    );
     Ok(())
 }
 
 /// Appends the envelope of a schema change.
 pub fn encode_schema_change(out: &mut Vec<u8>, sc: &SchemaChange, now_ms: i64) {
-    write_num(out, format_args!("{{\"v\":{ENVELOPE_VERSION},\"op\":\"ddl\",\"ddl\":"));
+    write_num(
+        out,
+        format_args!("{{\"v\":{ENVELOPE_VERSION},\"op\":\"ddl\",\"ddl\":"),
+    );
     write_json_str(out, &sc.ddl);
     out.extend_from_slice(b",\"default_db\":");
     write_json_str(out, &sc.default_db);
@@ -303,7 +347,10 @@ pub fn encode_schema_change(out: &mut Vec<u8>, sc: &SchemaChange, now_ms: i64) {
     write_source(out, &sc.source, &sc.table, 0);
     write_num(out, format_args!(",\"ts_ms\":{now_ms},\"transaction\":"));
     write_txn(out, &sc.txn);
-    write_num(out, format_args!(",\"schema_version\":{}}}", sc.schema_version));
+    write_num(
+        out,
+        format_args!(",\"schema_version\":{}}}", sc.schema_version),
+    );
 }
 
 // ---------------------------------------------------------------- decoding
@@ -339,7 +386,9 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
     let op = get_str(m, "op")?;
     let src = get_obj(m, "source")?;
     let table = TableId::new(get_str(src, "db")?, get_str(src, "table")?);
-    let order = get(src, "order")?.as_array().ok_or_else(|| field("source.order"))?;
+    let order = get(src, "order")?
+        .as_array()
+        .ok_or_else(|| field("source.order"))?;
     let part = order
         .get(3)
         .and_then(Json::as_u64)
@@ -353,14 +402,18 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
             None => None,
             Some(g) => Some(g.as_str().ok_or_else(|| field("source.gtid"))?.to_owned()),
         },
-        commit_time_ms: get(src, "ts_ms")?.as_i64().ok_or_else(|| field("source.ts_ms"))?,
+        commit_time_ms: get(src, "ts_ms")?
+            .as_i64()
+            .ok_or_else(|| field("source.ts_ms"))?,
     };
     let t = get_obj(m, "transaction")?;
     let txn = TxnMark {
         id: get_str(t, "id")?.to_owned(),
         total_order: get_u32(t, "total_order")?,
         table_order: get_u32(t, "data_collection_order")?,
-        last: get(t, "last")?.as_bool().ok_or_else(|| field("transaction.last"))?,
+        last: get(t, "last")?
+            .as_bool()
+            .ok_or_else(|| field("transaction.last"))?,
     };
     let schema_version = get_u32(m, "schema_version")?;
     if op == "ddl" {
@@ -377,12 +430,26 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
     let schema = Arc::new(decode_schema(m, table, schema_version)?);
     let before = decode_row(m, "before", &schema)?;
     let after = decode_row(m, "after", &schema)?;
-    let event = ChangeEvent { schema, op, before, after, source, txn };
-    event.check().map_err(|e| CodecError::Column { column: "(event)".into(), problem: e.to_string() })?;
+    let event = ChangeEvent {
+        schema,
+        op,
+        before,
+        after,
+        source,
+        txn,
+    };
+    event.check().map_err(|e| CodecError::Column {
+        column: "(event)".into(),
+        problem: e.to_string(),
+    })?;
     Ok(Record::Change { event, part })
 }
 
-fn decode_schema(m: &Map<String, Json>, table: TableId, version: u32) -> Result<TableSchema, CodecError> {
+fn decode_schema(
+    m: &Map<String, Json>,
+    table: TableId,
+    version: u32,
+) -> Result<TableSchema, CodecError> {
     let types = get_obj(m, "types")?;
     let generated: Vec<&str> = match m.get("generated") {
         None => Vec::new(),
@@ -395,50 +462,89 @@ fn decode_schema(m: &Map<String, Json>, table: TableId, version: u32) -> Result<
     };
     let mut columns = Vec::with_capacity(types.len());
     for (name, tag) in types {
-        let kind = tag
-            .as_str()
-            .and_then(ColumnKind::from_tag)
-            .ok_or_else(|| CodecError::Column { column: name.clone(), problem: format!("unknown type {tag}") })?;
-        columns.push(Column { name: name.clone(), kind, generated: generated.contains(&name.as_str()) });
+        let kind =
+            tag.as_str()
+                .and_then(ColumnKind::from_tag)
+                .ok_or_else(|| CodecError::Column {
+                    column: name.clone(),
+                    problem: format!("unknown type {tag}"),
+                })?;
+        columns.push(Column {
+            name: name.clone(),
+            kind,
+            generated: generated.contains(&name.as_str()),
+        });
     }
     let mut key = Vec::new();
     for k in get(m, "key")?.as_array().ok_or_else(|| field("key"))? {
         let k = k.as_str().ok_or_else(|| field("key"))?;
-        key.push(columns.iter().position(|c| c.name == k).ok_or_else(|| field("key"))?);
+        key.push(
+            columns
+                .iter()
+                .position(|c| c.name == k)
+                .ok_or_else(|| field("key"))?,
+        );
     }
-    Ok(TableSchema { table, columns, key, version })
+    Ok(TableSchema {
+        table,
+        columns,
+        key,
+        version,
+    })
 }
 
-fn decode_row(m: &Map<String, Json>, name: &str, schema: &TableSchema) -> Result<Option<Vec<Option<Value>>>, CodecError> {
+fn decode_row(
+    m: &Map<String, Json>,
+    name: &str,
+    schema: &TableSchema,
+) -> Result<Option<Vec<Option<Value>>>, CodecError> {
     let img = match get(m, name)? {
         Json::Null => return Ok(None),
         Json::Object(o) => o,
         _ => return Err(field(name)),
     };
-    if let Some(unknown) = img.keys().find(|k| !schema.columns.iter().any(|c| &c.name == *k)) {
-        return Err(CodecError::Column { column: unknown.clone(), problem: format!("in `{name}` but not in `types`") });
+    if let Some(unknown) = img
+        .keys()
+        .find(|k| !schema.columns.iter().any(|c| &c.name == *k))
+    {
+        return Err(CodecError::Column {
+            column: unknown.clone(),
+            problem: format!("in `{name}` but not in `types`"),
+        });
     }
     let mut row = Vec::with_capacity(schema.columns.len());
     for c in &schema.columns {
         row.push(match img.get(&c.name) {
             None => None,
-            Some(j) => Some(decode_value(j, c.kind).map_err(|problem| CodecError::Column { column: c.name.clone(), problem })?),
+            Some(j) => Some(
+                decode_value(j, c.kind).map_err(|problem| CodecError::Column {
+                    column: c.name.clone(),
+                    problem,
+                })?,
+            ),
         });
     }
     Ok(Some(row))
 }
 
 fn as_str(j: &Json) -> Result<&str, String> {
-    j.as_str().ok_or_else(|| format!("expected a string, found {j}"))
+    j.as_str()
+        .ok_or_else(|| format!("expected a string, found {j}"))
 }
 
 fn as_f64(j: &Json) -> Result<f64, String> {
-    j.as_f64().filter(|_| j.is_number()).ok_or_else(|| format!("expected a number, found {j}"))
+    j.as_f64()
+        .filter(|_| j.is_number())
+        .ok_or_else(|| format!("expected a number, found {j}"))
 }
 
 fn narrow(x: f64) -> Result<f32, String> {
     let f = x as f32;
-    if f64::from(f) == x { Ok(f) } else { Err(format!("{x} is not an exact FLOAT")) }
+    if f64::from(f) == x {
+        Ok(f)
+    } else {
+        Err(format!("{x} is not an exact FLOAT"))
+    }
 }
 
 /// Decodes the JSON form of one value of a `kind` column.
@@ -448,8 +554,14 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
     }
     let text_err = |e: crate::value::TextFormError| e.to_string();
     Ok(match kind {
-        ColumnKind::Int => Value::Int(j.as_i64().ok_or_else(|| format!("expected an integer, found {j}"))?),
-        ColumnKind::UInt => Value::UInt(j.as_u64().ok_or_else(|| format!("expected an unsigned integer, found {j}"))?),
+        ColumnKind::Int => Value::Int(
+            j.as_i64()
+                .ok_or_else(|| format!("expected an integer, found {j}"))?,
+        ),
+        ColumnKind::UInt => Value::UInt(
+            j.as_u64()
+                .ok_or_else(|| format!("expected an unsigned integer, found {j}"))?,
+        ),
         ColumnKind::Float => Value::Float(narrow(as_f64(j)?)?),
         ColumnKind::Double => Value::Double(as_f64(j)?),
         ColumnKind::Decimal => {
@@ -464,24 +576,44 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
         ColumnKind::Time => Value::Time(Time::parse(as_str(j)?).map_err(text_err)?),
         ColumnKind::Timestamp => {
             let s = as_str(j)?;
-            Value::Timestamp(parse_timestamp_iso(s).ok_or_else(|| format!("`{s}` is not a timestamp"))?)
+            Value::Timestamp(
+                parse_timestamp_iso(s).ok_or_else(|| format!("`{s}` is not a timestamp"))?,
+            )
         }
         ColumnKind::Year => Value::Year(
-            j.as_u64().and_then(|y| u16::try_from(y).ok()).ok_or_else(|| format!("expected a year, found {j}"))?,
+            j.as_u64()
+                .and_then(|y| u16::try_from(y).ok())
+                .ok_or_else(|| format!("expected a year, found {j}"))?,
         ),
         ColumnKind::Text => Value::Text(as_str(j)?.to_owned()),
         ColumnKind::Enum => Value::Enum(as_str(j)?.to_owned()),
-        ColumnKind::Bytes => Value::Bytes(B64.decode(as_str(j)?).map_err(|e| format!("bad base64: {e}"))?),
-        ColumnKind::Geometry => Value::Geometry(B64.decode(as_str(j)?).map_err(|e| format!("bad base64: {e}"))?),
+        ColumnKind::Bytes => Value::Bytes(
+            B64.decode(as_str(j)?)
+                .map_err(|e| format!("bad base64: {e}"))?,
+        ),
+        ColumnKind::Geometry => Value::Geometry(
+            B64.decode(as_str(j)?)
+                .map_err(|e| format!("bad base64: {e}"))?,
+        ),
         ColumnKind::Set => {
             let s = as_str(j)?;
-            Value::Set(if s.is_empty() { Vec::new() } else { s.split(',').map(str::to_owned).collect() })
+            Value::Set(if s.is_empty() {
+                Vec::new()
+            } else {
+                s.split(',').map(str::to_owned).collect()
+            })
         }
-        ColumnKind::Bit => Value::Bit(j.as_u64().ok_or_else(|| format!("expected an unsigned integer, found {j}"))?),
+        ColumnKind::Bit => Value::Bit(
+            j.as_u64()
+                .ok_or_else(|| format!("expected an unsigned integer, found {j}"))?,
+        ),
         ColumnKind::Json => match j {
             Json::String(s) => Value::Json(s.clone()),
             Json::Object(o) => {
-                let ops = o.get("json_diff").and_then(Json::as_array).ok_or("expected a JSON text or {\"json_diff\":[...]}")?;
+                let ops = o
+                    .get("json_diff")
+                    .and_then(Json::as_array)
+                    .ok_or("expected a JSON text or {\"json_diff\":[...]}")?;
                 let mut diffs = Vec::with_capacity(ops.len());
                 for d in ops {
                     let op = match d.get("op").and_then(Json::as_str) {
@@ -490,10 +622,18 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
                         Some("remove") => JsonDiffOp::Remove,
                         _ => return Err("json_diff entry has no valid `op`".into()),
                     };
-                    let path = d.get("path").and_then(Json::as_str).ok_or("json_diff entry has no `path`")?.to_owned();
+                    let path = d
+                        .get("path")
+                        .and_then(Json::as_str)
+                        .ok_or("json_diff entry has no `path`")?
+                        .to_owned();
                     let value = match d.get("value") {
                         None => None,
-                        Some(v) => Some(v.as_str().ok_or("json_diff `value` must be JSON text")?.to_owned()),
+                        Some(v) => Some(
+                            v.as_str()
+                                .ok_or("json_diff `value` must be JSON text")?
+                                .to_owned(),
+                        ),
                     };
                     diffs.push(JsonDiff { op, path, value });
                 }

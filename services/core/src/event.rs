@@ -23,7 +23,10 @@ pub struct TableId {
 
 impl TableId {
     pub fn new(db: impl Into<String>, table: impl Into<String>) -> Self {
-        TableId { db: db.into(), table: table.into() }
+        TableId {
+            db: db.into(),
+            table: table.into(),
+        }
     }
 }
 
@@ -169,7 +172,11 @@ pub enum EventError {
     #[error("row image has {got} slots, the schema has {want} columns")]
     Width { got: usize, want: usize },
     #[error("column `{column}` holds a {got} value but is a {want} column")]
-    Kind { column: String, got: ColumnKind, want: ColumnKind },
+    Kind {
+        column: String,
+        got: ColumnKind,
+        want: ColumnKind,
+    },
     #[error("key column `{column}` is missing from the identifying image")]
     MissingKey { column: String },
 }
@@ -184,11 +191,18 @@ impl ChangeEvent {
             Op::Delete => b && !a,
         };
         if !ok {
-            return Err(EventError::Images { op: self.op, before: b, after: a });
+            return Err(EventError::Images {
+                op: self.op,
+                before: b,
+                after: a,
+            });
         }
         for row in [&self.before, &self.after].into_iter().flatten() {
             if row.len() != self.schema.columns.len() {
-                return Err(EventError::Width { got: row.len(), want: self.schema.columns.len() });
+                return Err(EventError::Width {
+                    got: row.len(),
+                    want: self.schema.columns.len(),
+                });
             }
             for (col, v) in self.schema.columns.iter().zip(row) {
                 if let Some(kind) = v.as_ref().and_then(Value::kind) {
@@ -205,7 +219,11 @@ impl ChangeEvent {
         let ident = self.identifying_image();
         for &k in &self.schema.key {
             if ident.get(k).is_none_or(Option::is_none) {
-                let column = self.schema.columns.get(k).map_or_else(String::new, |c| c.name.clone());
+                let column = self
+                    .schema
+                    .columns
+                    .get(k)
+                    .map_or_else(String::new, |c| c.name.clone());
                 return Err(EventError::MissingKey { column });
             }
         }
@@ -222,7 +240,10 @@ impl ChangeEvent {
     }
 
     /// Primary-key values of `row` (empty for a table without a primary key).
-    pub fn key_of<'a>(&'a self, row: &'a [Option<Value>]) -> impl Iterator<Item = (&'a str, Option<&'a Value>)> + 'a {
+    pub fn key_of<'a>(
+        &'a self,
+        row: &'a [Option<Value>],
+    ) -> impl Iterator<Item = (&'a str, Option<&'a Value>)> + 'a {
         self.schema.key.iter().map(move |&i| {
             let name = self.schema.columns.get(i).map_or("", |c| c.name.as_str());
             (name, row.get(i).and_then(Option::as_ref))

@@ -30,7 +30,10 @@ pub enum PositionError {
 
 impl SourcePos {
     pub fn new(file: impl Into<String>, offset: u64) -> Self {
-        SourcePos { file: file.into(), offset }
+        SourcePos {
+            file: file.into(),
+            offset,
+        }
     }
 
     /// Splits `mysql-bin.000123` into (`mysql-bin`, 123).
@@ -149,12 +152,17 @@ impl GtidSet {
 
     /// Records that MySQL transaction `sid:gno` committed.
     pub fn add_mysql(&mut self, sid: MySqlSid, gno: u64) {
+        self.add_mysql_interval(sid, gno, gno);
+    }
+
+    /// Records that MySQL transactions `sid:first` to `sid:last` (inclusive) committed.
+    pub fn add_mysql_interval(&mut self, sid: MySqlSid, first: u64, last: u64) {
         if !matches!(self, GtidSet::MySql(_)) {
             *self = GtidSet::MySql(BTreeMap::new());
         }
         if let GtidSet::MySql(m) = self {
             let ivs = m.entry(sid).or_default();
-            ivs.push((gno, gno));
+            ivs.push((first.min(last), last.max(first)));
             normalize(ivs);
         }
     }
@@ -196,9 +204,12 @@ impl GtidSet {
                     if a == 0 || b < a {
                         return Err(err());
                     }
-                    m.entry(MySqlSid { uuid: uuid.clone(), tag: tag.clone() })
-                        .or_default()
-                        .push((a, b));
+                    m.entry(MySqlSid {
+                        uuid: uuid.clone(),
+                        tag: tag.clone(),
+                    })
+                    .or_default()
+                    .push((a, b));
                     any = true;
                 } else if is_tag(f) {
                     tag = Some(f.to_ascii_lowercase());
@@ -237,7 +248,9 @@ fn is_uuid(s: &str) -> bool {
 
 fn is_tag(s: &str) -> bool {
     (1..=32).contains(&s.len())
-        && s.bytes().next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && s.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
@@ -259,7 +272,11 @@ impl fmt::Display for GtidSet {
                         entry.push(tag.clone());
                     }
                     for (a, b) in ivs {
-                        entry.push(if a == b { a.to_string() } else { format!("{a}-{b}") });
+                        entry.push(if a == b {
+                            a.to_string()
+                        } else {
+                            format!("{a}-{b}")
+                        });
                     }
                 }
                 let parts: Vec<String> = by_uuid
@@ -294,7 +311,10 @@ mod tests {
         let g = GtidSet::parse("1-2-30,0-1-100").expect("valid");
         assert_eq!(g.to_string(), "0-1-100,1-2-30");
         assert!(GtidSet::parse("0-1").is_err());
-        assert!(GtidSet::parse("0-1-2,0-1-3").is_err(), "one GTID per domain");
+        assert!(
+            GtidSet::parse("0-1-2,0-1-3").is_err(),
+            "one GTID per domain"
+        );
     }
 
     #[test]
@@ -310,14 +330,25 @@ mod tests {
     #[test]
     fn adding_gtids_extends_the_set() {
         let mut s = GtidSet::Empty;
-        let sid = MySqlSid { uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(), tag: None };
+        let sid = MySqlSid {
+            uuid: "3e11fa47-71ca-11e1-9e33-c80aa9429562".into(),
+            tag: None,
+        };
         for n in [1, 2, 4, 3] {
             s.add_mysql(sid.clone(), n);
         }
         assert_eq!(s.to_string(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:1-4");
         let mut m = GtidSet::Empty;
-        m.add_mariadb(MariaGtid { domain: 0, server: 1, seq: 5 });
-        m.add_mariadb(MariaGtid { domain: 0, server: 1, seq: 6 });
+        m.add_mariadb(MariaGtid {
+            domain: 0,
+            server: 1,
+            seq: 5,
+        });
+        m.add_mariadb(MariaGtid {
+            domain: 0,
+            server: 1,
+            seq: 6,
+        });
         assert_eq!(m.to_string(), "0-1-6");
     }
 

@@ -40,19 +40,28 @@ mod tests {
 
     #[test]
     fn plain_names_are_kept() {
-        assert_eq!(topic_for("otter", &t("shop", "orders")), "otter.shop.orders");
+        assert_eq!(
+            topic_for("otter", &t("shop", "orders")),
+            "otter.shop.orders"
+        );
     }
 
     #[test]
     fn dots_and_unicode_are_escaped_so_tables_never_collide() {
         assert_eq!(topic_for("p", &t("a.b", "c")), "p.a-2eb.c");
-        assert_ne!(topic_for("p", &t("a.b", "c")), topic_for("p", &t("a", "b.c")));
+        assert_ne!(
+            topic_for("p", &t("a.b", "c")),
+            topic_for("p", &t("a", "b.c"))
+        );
         assert_eq!(topic_for("p", &t("d", "é")), "p.d.-c3-a9");
     }
 
     #[test]
     fn a_literal_escape_character_is_escaped() {
         assert_eq!(topic_for("p", &t("d", "a-2e")), "p.d.a-2d2e");
-        assert_ne!(topic_for("p", &t("d", "a-2e")), topic_for("p", &t("d", "a.")));
+        assert_ne!(
+            topic_for("p", &t("d", "a-2e")),
+            topic_for("p", &t("d", "a."))
+        );
     }
 }

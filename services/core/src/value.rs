@@ -265,7 +265,11 @@ impl Timestamp {
     pub fn to_utc(self) -> DateTime {
         if self.secs == 0 && self.micros == 0 {
             return DateTime {
-                date: Date { year: 0, month: 0, day: 0 },
+                date: Date {
+                    year: 0,
+                    month: 0,
+                    day: 0,
+                },
                 hour: 0,
                 minute: 0,
                 second: 0,
@@ -292,7 +296,11 @@ impl Timestamp {
         let d = dt.date;
         if d.year == 0 && d.month == 0 && d.day == 0 {
             let zero_time = dt.hour == 0 && dt.minute == 0 && dt.second == 0 && dt.micros == 0;
-            return zero_time.then_some(Timestamp { secs: 0, micros: 0, fsp: dt.fsp });
+            return zero_time.then_some(Timestamp {
+                secs: 0,
+                micros: 0,
+                fsp: dt.fsp,
+            });
         }
         if !(1..=12).contains(&d.month) || d.day == 0 || d.day > days_in_month(d.year, d.month) {
             return None;
@@ -306,7 +314,11 @@ impl Timestamp {
             + i64::from(dt.minute) * 60
             + i64::from(dt.second);
         let secs = u32::try_from(secs).ok()?;
-        Some(Timestamp { secs, micros: dt.micros, fsp: dt.fsp })
+        Some(Timestamp {
+            secs,
+            micros: dt.micros,
+            fsp: dt.fsp,
+        })
     }
 }
 
@@ -366,7 +378,10 @@ pub struct TextFormError {
 }
 
 fn bad(kind: ColumnKind, text: &str) -> TextFormError {
-    TextFormError { kind, text: text.to_owned() }
+    TextFormError {
+        kind,
+        text: text.to_owned(),
+    }
 }
 
 fn parse_num<T: std::str::FromStr>(s: &str, width: usize) -> Option<T> {
@@ -428,7 +443,14 @@ impl DateTime {
         if hour > 99 {
             return Err(err());
         }
-        Ok(DateTime { date, hour: hour as u8, minute, second, micros, fsp })
+        Ok(DateTime {
+            date,
+            hour: hour as u8,
+            minute,
+            second,
+            micros,
+            fsp,
+        })
     }
 }
 
@@ -440,7 +462,14 @@ impl Time {
         };
         let (hours, minutes, seconds, micros, fsp) =
             parse_clock(rest, 2).ok_or_else(|| bad(ColumnKind::Time, s))?;
-        Ok(Time { negative, hours, minutes, seconds, micros, fsp })
+        Ok(Time {
+            negative,
+            hours,
+            minutes,
+            seconds,
+            micros,
+            fsp,
+        })
     }
 }
 
@@ -477,26 +506,46 @@ mod tests {
         let t = Time::parse("-838:59:59.000001").expect("valid");
         assert!(t.negative);
         assert_eq!(t.to_string(), "-838:59:59.000001");
-        assert_eq!(Date::parse("0000-00-00").expect("zero date").to_string(), "0000-00-00");
+        assert_eq!(
+            Date::parse("0000-00-00").expect("zero date").to_string(),
+            "0000-00-00"
+        );
     }
 
     #[test]
     fn zero_timestamp_prints_as_zero_date() {
-        let z = Timestamp { secs: 0, micros: 0, fsp: 2 };
+        let z = Timestamp {
+            secs: 0,
+            micros: 0,
+            fsp: 2,
+        };
         assert_eq!(z.to_string(), "0000-00-00 00:00:00.00");
         assert_eq!(Timestamp::parse("0000-00-00 00:00:00.00").expect("zero"), z);
     }
 
     #[test]
     fn timestamp_converts_to_utc_wall_clock() {
-        let t = Timestamp { secs: 1_700_000_000, micros: 5, fsp: 6 };
+        let t = Timestamp {
+            secs: 1_700_000_000,
+            micros: 5,
+            fsp: 6,
+        };
         assert_eq!(t.to_string(), "2023-11-14 22:13:20.000005");
-        assert_eq!(Timestamp::parse("2038-01-19 03:14:07").expect("max").secs, i32::MAX as u32);
+        assert_eq!(
+            Timestamp::parse("2038-01-19 03:14:07").expect("max").secs,
+            i32::MAX as u32
+        );
     }
 
     #[test]
     fn malformed_text_forms_are_rejected() {
-        for s in ["2024-1-01", "2024-01-01T00:00:00", "24:00", "", "2024-01-01 00:00:00.1234567"] {
+        for s in [
+            "2024-1-01",
+            "2024-01-01T00:00:00",
+            "24:00",
+            "",
+            "2024-01-01 00:00:00.1234567",
+        ] {
             assert!(DateTime::parse(s).is_err(), "{s}");
         }
         assert!(Timestamp::parse("1969-12-31 23:59:59").is_err());

@@ -5,17 +5,33 @@ use proptest::prelude::*;
 fn value_of(kind: ColumnKind) -> BoxedStrategy<Value> {
     let fsp = 0u8..=6;
     let trim = |micros: u32, fsp: u8| micros - micros % 10u32.pow(6 - u32::from(fsp));
-    let date = (0u16..=9999, 0u8..=12, 0u8..=31).prop_map(|(year, month, day)| Date { year, month, day });
+    let date =
+        (0u16..=9999, 0u8..=12, 0u8..=31).prop_map(|(year, month, day)| Date { year, month, day });
     let v = match kind {
         ColumnKind::Int => any::<i64>().prop_map(Value::Int).boxed(),
         ColumnKind::UInt => any::<u64>().prop_map(Value::UInt).boxed(),
-        ColumnKind::Float => any::<f32>().prop_filter("finite", |x| x.is_finite()).prop_map(Value::Float).boxed(),
-        ColumnKind::Double => any::<f64>().prop_filter("finite", |x| x.is_finite()).prop_map(Value::Double).boxed(),
-        ColumnKind::Decimal => "-?[0-9]{1,35}(\\.[0-9]{1,30})?".prop_map(Value::Decimal).boxed(),
+        ColumnKind::Float => any::<f32>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(Value::Float)
+            .boxed(),
+        ColumnKind::Double => any::<f64>()
+            .prop_filter("finite", |x| x.is_finite())
+            .prop_map(Value::Double)
+            .boxed(),
+        ColumnKind::Decimal => "-?[0-9]{1,35}(\\.[0-9]{1,30})?"
+            .prop_map(Value::Decimal)
+            .boxed(),
         ColumnKind::Date => date.prop_map(Value::Date).boxed(),
         ColumnKind::DateTime => (date, 0u8..24, 0u8..60, 0u8..60, 0u32..1_000_000, fsp)
             .prop_map(move |(date, hour, minute, second, micros, fsp)| {
-                Value::DateTime(DateTime { date, hour, minute, second, micros: trim(micros, fsp), fsp })
+                Value::DateTime(DateTime {
+                    date,
+                    hour,
+                    minute,
+                    second,
+                    micros: trim(micros, fsp),
+                    fsp,
+                })
             })
             .boxed(),
         ColumnKind::Timestamp => (any::<u32>(), 0u32..1_000_000, fsp)
@@ -24,34 +40,64 @@ fn value_of(kind: ColumnKind) -> BoxedStrategy<Value> {
                 Value::Timestamp(Timestamp { secs, micros, fsp })
             })
             .boxed(),
-        ColumnKind::Time => (any::<bool>(), 0u16..=838, 0u8..60, 0u8..60, 0u32..1_000_000, fsp)
+        ColumnKind::Time => (
+            any::<bool>(),
+            0u16..=838,
+            0u8..60,
+            0u8..60,
+            0u32..1_000_000,
+            fsp,
+        )
             .prop_map(move |(negative, hours, minutes, seconds, micros, fsp)| {
-                Value::Time(Time { negative, hours, minutes, seconds, micros: trim(micros, fsp), fsp })
+                Value::Time(Time {
+                    negative,
+                    hours,
+                    minutes,
+                    seconds,
+                    micros: trim(micros, fsp),
+                    fsp,
+                })
             })
             .boxed(),
-        ColumnKind::Year => prop_oneof![Just(0u16), 1901u16..=2155].prop_map(Value::Year).boxed(),
+        ColumnKind::Year => prop_oneof![Just(0u16), 1901u16..=2155]
+            .prop_map(Value::Year)
+            .boxed(),
         ColumnKind::Text => any::<String>().prop_map(Value::Text).boxed(),
-        ColumnKind::Bytes => proptest::collection::vec(any::<u8>(), 0..64).prop_map(Value::Bytes).boxed(),
+        ColumnKind::Bytes => proptest::collection::vec(any::<u8>(), 0..64)
+            .prop_map(Value::Bytes)
+            .boxed(),
         ColumnKind::Enum => "[a-z ]{0,8}".prop_map(Value::Enum).boxed(),
-        ColumnKind::Set => proptest::collection::vec("[a-z]{1,5}", 0..4).prop_map(Value::Set).boxed(),
+        ColumnKind::Set => proptest::collection::vec("[a-z]{1,5}", 0..4)
+            .prop_map(Value::Set)
+            .boxed(),
         ColumnKind::Bit => any::<u64>().prop_map(Value::Bit).boxed(),
         ColumnKind::Json => prop_oneof![
             "\\{\"[a-z]{1,4}\": [0-9]{1,3}\\}".prop_map(Value::Json),
             proptest::collection::vec(
-                ("\\$\\.[a-z]{1,3}", prop::option::of("[0-9]{1,3}")).prop_map(|(path, value)| JsonDiff {
-                    op: if value.is_some() { JsonDiffOp::Replace } else { JsonDiffOp::Remove },
-                    path,
-                    value,
+                ("\\$\\.[a-z]{1,3}", prop::option::of("[0-9]{1,3}")).prop_map(|(path, value)| {
+                    JsonDiff {
+                        op: if value.is_some() {
+                            JsonDiffOp::Replace
+                        } else {
+                            JsonDiffOp::Remove
+                        },
+                        path,
+                        value,
+                    }
                 }),
                 1..3
             )
             .prop_map(Value::JsonDiff),
         ]
         .boxed(),
-        ColumnKind::Geometry => proptest::collection::vec(any::<u8>(), 0..40).prop_map(Value::Geometry).boxed(),
-        ColumnKind::Vector => proptest::collection::vec(any::<f32>().prop_filter("finite", |x| x.is_finite()), 0..5)
-            .prop_map(Value::Vector)
+        ColumnKind::Geometry => proptest::collection::vec(any::<u8>(), 0..40)
+            .prop_map(Value::Geometry)
             .boxed(),
+        ColumnKind::Vector => {
+            proptest::collection::vec(any::<f32>().prop_filter("finite", |x| x.is_finite()), 0..5)
+                .prop_map(Value::Vector)
+                .boxed()
+        }
     };
     prop_oneof![1 => Just(Value::Null), 6 => v].boxed()
 }
@@ -63,7 +109,11 @@ fn event_strategy() -> impl Strategy<Value = ChangeEvent> {
         let columns: Vec<Column> = kinds
             .iter()
             .enumerate()
-            .map(|(i, &kind)| Column { name: format!("c{i} \"ü\""), kind, generated: gen0 && i == kinds.len() - 1 })
+            .map(|(i, &kind)| Column {
+                name: format!("c{i} \"ü\""),
+                kind,
+                generated: gen0 && i == kinds.len() - 1,
+            })
             .collect();
         let schema = Arc::new(TableSchema {
             table: TableId::new("db", "t.1"),
@@ -77,14 +127,25 @@ fn event_strategy() -> impl Strategy<Value = ChangeEvent> {
             .map(|(i, &k)| {
                 if i < nkey {
                     // Key columns are never NULL or absent.
-                    value_of(k).prop_filter("key not null", |v| *v != Value::Null).prop_map(Some).boxed()
+                    value_of(k)
+                        .prop_filter("key not null", |v| *v != Value::Null)
+                        .prop_map(Some)
+                        .boxed()
                 } else {
                     prop::option::weighted(0.9, value_of(k)).boxed()
                 }
             })
             .collect::<Vec<_>>();
         let op = [Op::Insert, Op::Update, Op::Delete][usize::from(op)];
-        (Just(schema), Just(op), row.clone(), row, any::<u32>(), any::<u64>(), prop::option::of("[0-9]-[0-9]-[0-9]{1,5}"))
+        (
+            Just(schema),
+            Just(op),
+            row.clone(),
+            row,
+            any::<u32>(),
+            any::<u64>(),
+            prop::option::of("[0-9]-[0-9]-[0-9]{1,5}"),
+        )
             .prop_map(|(schema, op, b, a, row, offset, gtid)| ChangeEvent {
                 schema,
                 op,
@@ -97,7 +158,12 @@ fn event_strategy() -> impl Strategy<Value = ChangeEvent> {
                     gtid,
                     commit_time_ms: 1_700_000_000_000,
                 },
-                txn: TxnMark { id: "0-1-9".into(), total_order: 2, table_order: 1, last: false },
+                txn: TxnMark {
+                    id: "0-1-9".into(),
+                    total_order: 2,
+                    table_order: 1,
+                    last: false,
+                },
             })
     })
 }
@@ -130,8 +196,16 @@ fn sample() -> ChangeEvent {
     let schema = Arc::new(TableSchema {
         table: TableId::new("shop", "orders"),
         columns: vec![
-            Column { name: "id".into(), kind: ColumnKind::UInt, generated: false },
-            Column { name: "price".into(), kind: ColumnKind::Decimal, generated: false },
+            Column {
+                name: "id".into(),
+                kind: ColumnKind::UInt,
+                generated: false,
+            },
+            Column {
+                name: "price".into(),
+                kind: ColumnKind::Decimal,
+                generated: false,
+            },
         ],
         key: vec![0],
         version: 1,
@@ -140,7 +214,10 @@ fn sample() -> ChangeEvent {
         schema,
         op: Op::Insert,
         before: None,
-        after: Some(vec![Some(Value::UInt(u64::MAX)), Some(Value::Decimal("12.50".into()))]),
+        after: Some(vec![
+            Some(Value::UInt(u64::MAX)),
+            Some(Value::Decimal("12.50".into())),
+        ]),
         source: SourceInfo {
             server_id: 1,
             at: SourcePos::new("mariadb-bin.000001", 400),
@@ -148,7 +225,12 @@ fn sample() -> ChangeEvent {
             gtid: Some("0-1-5".into()),
             commit_time_ms: 1_700_000_000_000,
         },
-        txn: TxnMark { id: "0-1-5".into(), total_order: 1, table_order: 1, last: true },
+        txn: TxnMark {
+            id: "0-1-5".into(),
+            total_order: 1,
+            table_order: 1,
+            last: true,
+        },
     }
 }
 
@@ -157,14 +239,19 @@ fn key_is_the_primary_key_in_key_order() {
     let ev = sample();
     let mut key = Vec::new();
     encode_key(&mut key, &ev.schema, ev.after.as_deref().expect("insert")).expect("encodes");
-    assert_eq!(String::from_utf8(key).expect("utf8"), r#"{"id":18446744073709551615}"#);
+    assert_eq!(
+        String::from_utf8(key).expect("utf8"),
+        r#"{"id":18446744073709551615}"#
+    );
 }
 
 #[test]
 fn future_envelope_versions_are_refused_by_name() {
     let mut out = Vec::new();
     encode_change(&mut out, &sample(), 0, 1).expect("encodes");
-    let text = String::from_utf8(out).expect("utf8").replacen("\"v\":1", "\"v\":2", 1);
+    let text = String::from_utf8(out)
+        .expect("utf8")
+        .replacen("\"v\":1", "\"v\":2", 1);
     let err = decode(text.as_bytes()).expect_err("v2 is not readable");
     assert!(matches!(err, CodecError::Version(2)), "{err}");
 }
@@ -173,14 +260,23 @@ fn future_envelope_versions_are_refused_by_name() {
 fn a_value_of_the_wrong_type_names_its_column() {
     let mut out = Vec::new();
     encode_change(&mut out, &sample(), 0, 1).expect("encodes");
-    let text = String::from_utf8(out).expect("utf8").replace("\"12.50\"", "12.5");
+    let text = String::from_utf8(out)
+        .expect("utf8")
+        .replace("\"12.50\"", "12.5");
     let err = decode(text.as_bytes()).expect_err("decimal must be text");
     assert!(err.to_string().contains("price"), "{err}");
 }
 
 #[test]
 fn float_bits_survive_the_wire() {
-    for x in [0.1f32, f32::MIN_POSITIVE, f32::MAX, -0.0, 16_777_217.0, 1.0e-45] {
+    for x in [
+        0.1f32,
+        f32::MIN_POSITIVE,
+        f32::MAX,
+        -0.0,
+        16_777_217.0,
+        1.0e-45,
+    ] {
         let v = Value::Float(x);
         let mut out = Vec::new();
         write_value(&mut out, &v, "f").expect("finite");

@@ -1,0 +1,347 @@
+//! Rows events (v1, v2, MySQL partial JSON updates, MariaDB compressed) into images.
+//!
+//! Invariants:
+//! - A rows event is decoded against the table map that preceded it in the same
+//!   stream, i.e. the table's shape at that point of the binlog.
+//! - Every row consumes exactly its bytes; the event must end exactly after its last
+//!   row, otherwise it is `Trailing` (a column-count or type mismatch shows up here).
+
+use std::sync::Arc;
+
+use otter_core::event::{Column, TableId, TableSchema};
+use otter_core::value::{ColumnKind, Value};
+
+use super::charset::{Collations, TextCodec};
+use super::cursor::{Cursor, Short};
+use super::event::ty;
+use super::tablemap::{ct, MapColumn, TableMap};
+use super::values::{ColumnReader, ValueError};
+
+/// Assumptions an operator may set for binlogs written without full row metadata.
+/// Nothing is assumed unless set; the default decodes only what the binlog proves.
+#[derive(Debug, Clone, Default)]
+pub struct Assumptions {
+    /// Treat integer columns without signedness metadata as signed (`Some(false)`)
+    /// or unsigned (`Some(true)`).
+    pub unsigned: Option<bool>,
+    /// Charset for text columns without charset metadata (e.g. `utf8mb4`, `binary`).
+    pub charset: Option<String>,
+}
+
+/// A table map turned into a decoding plan and the schema its events carry.
+#[derive(Debug)]
+pub struct TableDef {
+    pub schema: Arc<TableSchema>,
+    pub readers: Vec<ColumnReader>,
+    /// Index among JSON columns, for the partial-update bitmap.
+    pub json_index: Vec<Option<usize>>,
+    pub json_count: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("collation id {collation} of column `{column}` is unknown")]
+    UnknownCollation { column: String, collation: u16 },
+    #[error("column `{column}`: {problem}")]
+    Column { column: String, problem: String },
+}
+
+fn kind_of(col: &MapColumn, text: Option<TextCodec>, unsigned: Option<bool>) -> ColumnKind {
+    match col.type_code {
+        ct::TINY | ct::SHORT | ct::INT24 | ct::LONG | ct::LONGLONG => {
+            if unsigned == Some(true) {
+                ColumnKind::UInt
+            } else {
+                ColumnKind::Int
+            }
+        }
+        ct::FLOAT => ColumnKind::Float,
+        ct::DOUBLE => ColumnKind::Double,
+        ct::NEWDECIMAL | ct::DECIMAL => ColumnKind::Decimal,
+        ct::YEAR => ColumnKind::Year,
+        ct::DATE | ct::NEWDATE => ColumnKind::Date,
+        ct::TIMESTAMP | ct::TIMESTAMP2 => ColumnKind::Timestamp,
+        ct::DATETIME | ct::DATETIME2 => ColumnKind::DateTime,
+        ct::TIME | ct::TIME2 => ColumnKind::Time,
+        ct::BIT => ColumnKind::Bit,
+        ct::JSON => ColumnKind::Json,
+        ct::GEOMETRY => ColumnKind::Geometry,
+        ct::VECTOR => ColumnKind::Vector,
+        _ => match col.real_type {
+            ct::ENUM => ColumnKind::Enum,
+            ct::SET => ColumnKind::Set,
+            _ if text == Some(TextCodec::Binary) => ColumnKind::Bytes,
+            _ => ColumnKind::Text,
+        },
+    }
+}
+
+impl TableDef {
+    /// Builds the plan. `generated` names generated columns (from the source catalog;
+    /// table maps do not mark them). `version` is the table's schema version.
+    pub fn plan(
+        map: &TableMap,
+        collations: &Collations,
+        assume: &Assumptions,
+        generated: &[String],
+        version: u32,
+    ) -> Result<TableDef, PlanError> {
+        let mut readers = Vec::with_capacity(map.columns.len());
+        let mut columns = Vec::with_capacity(map.columns.len());
+        let mut json_index = Vec::with_capacity(map.columns.len());
+        let mut json_count = 0;
+        for (i, col) in map.columns.iter().enumerate() {
+            let name = col.name.clone().unwrap_or_else(|| format!("@{}", i + 1));
+            let text = if col.is_character() || col.is_enum_or_set() {
+                match col.collation {
+                    Some(id) => {
+                        let cs =
+                            collations
+                                .charset(id)
+                                .ok_or_else(|| PlanError::UnknownCollation {
+                                    column: name.clone(),
+                                    collation: id,
+                                })?;
+                        Some(TextCodec::for_charset(&cs).map_err(|e| PlanError::Column {
+                            column: name.clone(),
+                            problem: e.to_string(),
+                        })?)
+                    }
+                    None => match &assume.charset {
+                        Some(cs) => {
+                            Some(TextCodec::for_charset(cs).map_err(|e| PlanError::Column {
+                                column: name.clone(),
+                                problem: e.to_string(),
+                            })?)
+                        }
+                        None => None,
+                    },
+                }
+            } else {
+                None
+            };
+            let unsigned = if col.is_numeric() {
+                col.unsigned.or(assume.unsigned)
+            } else {
+                None
+            };
+            let decode_names =
+                |v: &Option<Vec<Vec<u8>>>| -> Result<Option<Vec<String>>, PlanError> {
+                    let Some(v) = v else { return Ok(None) };
+                    let codec = text.unwrap_or(TextCodec::Utf8);
+                    v.iter()
+                        .map(|n| match codec {
+                            TextCodec::Binary => Ok(String::from_utf8_lossy(n).into_owned()),
+                            c => c.decode(n).map_err(|e| PlanError::Column {
+                                column: name.clone(),
+                                problem: e.to_string(),
+                            }),
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                        .map(Some)
+                };
+            readers.push(ColumnReader {
+                type_code: col.type_code,
+                real_type: col.real_type,
+                meta: col.meta,
+                max_len: col.max_len,
+                unsigned,
+                text,
+                enum_values: decode_names(&col.enum_values)?,
+                set_values: decode_names(&col.set_values)?,
+            });
+            if col.type_code == ct::JSON {
+                json_index.push(Some(json_count));
+                json_count += 1;
+            } else {
+                json_index.push(None);
+            }
+            let generated = generated.iter().any(|g| g == &name);
+            columns.push(Column {
+                kind: kind_of(col, text, unsigned),
+                name,
+                generated,
+            });
+        }
+        let schema = TableSchema {
+            table: TableId::new(map.db.clone(), map.table.clone()),
+            columns,
+            key: map.primary_key.clone().unwrap_or_default(),
+            version,
+        };
+        Ok(TableDef {
+            schema: Arc::new(schema),
+            readers,
+            json_index,
+            json_count,
+        })
+    }
+}
+
+/// What kind of change a rows event carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsKind {
+    Write,
+    Update,
+    Delete,
+}
+
+/// The fixed part of a rows event, read before the table is known.
+#[derive(Debug, Clone, Copy)]
+pub struct RowsHeader<'a> {
+    pub table_id: u64,
+    pub kind: RowsKind,
+    pub partial: bool,
+    /// Everything after the post-header (and v2 extra data): column count onwards.
+    pub body: &'a [u8],
+    /// MariaDB compressed rows: `body` must be inflated first.
+    pub compressed: bool,
+}
+
+pub fn rows_kind(type_code: u8) -> Option<(RowsKind, bool, bool, bool)> {
+    // (kind, v2 header, partial json, compressed)
+    Some(match type_code {
+        ty::WRITE_ROWS_V1 => (RowsKind::Write, false, false, false),
+        ty::UPDATE_ROWS_V1 => (RowsKind::Update, false, false, false),
+        ty::DELETE_ROWS_V1 => (RowsKind::Delete, false, false, false),
+        ty::WRITE_ROWS => (RowsKind::Write, true, false, false),
+        ty::UPDATE_ROWS => (RowsKind::Update, true, false, false),
+        ty::DELETE_ROWS => (RowsKind::Delete, true, false, false),
+        ty::PARTIAL_UPDATE_ROWS => (RowsKind::Update, true, true, false),
+        ty::MARIA_WRITE_ROWS_COMPRESSED_V1 => (RowsKind::Write, false, false, true),
+        ty::MARIA_UPDATE_ROWS_COMPRESSED_V1 => (RowsKind::Update, false, false, true),
+        ty::MARIA_DELETE_ROWS_COMPRESSED_V1 => (RowsKind::Delete, false, false, true),
+        ty::MARIA_WRITE_ROWS_COMPRESSED => (RowsKind::Write, true, false, true),
+        ty::MARIA_UPDATE_ROWS_COMPRESSED => (RowsKind::Update, true, false, true),
+        ty::MARIA_DELETE_ROWS_COMPRESSED => (RowsKind::Delete, true, false, true),
+        _ => return None,
+    })
+}
+
+pub fn parse_rows_header(
+    body: &[u8],
+    type_code: u8,
+    table_id_len: usize,
+) -> Result<Option<RowsHeader<'_>>, Short> {
+    let Some((kind, v2, partial, compressed)) = rows_kind(type_code) else {
+        return Ok(None);
+    };
+    let mut c = Cursor::new(body);
+    let table_id = c.uint_n(table_id_len, "rows table id")?;
+    c.skip(2, "rows flags")?;
+    if v2 {
+        let extra = usize::from(c.u16("rows extra data length")?);
+        c.skip(extra.saturating_sub(2), "rows extra data")?;
+    }
+    Ok(Some(RowsHeader {
+        table_id,
+        kind,
+        partial,
+        body: c.rest(),
+        compressed,
+    }))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowsError {
+    #[error(transparent)]
+    Short(#[from] Short),
+    #[error("rows event has {event} columns, its table map has {map}")]
+    ColumnCount { event: usize, map: usize },
+    #[error("column `{column}`: {source}")]
+    Value {
+        column: String,
+        #[source]
+        source: ValueError,
+    },
+    #[error("rows event has {0} bytes after its last row")]
+    Trailing(usize),
+}
+
+/// One decoded row change: before and after images (per the event kind).
+pub type RowPair = (Option<Vec<Option<Value>>>, Option<Vec<Option<Value>>>);
+
+fn bitmap_bit(bits: &[u8], i: usize) -> bool {
+    bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
+}
+
+/// Decodes all rows of an (already inflated) rows body against `def`.
+pub fn decode_rows(
+    def: &TableDef,
+    body: &[u8],
+    kind: RowsKind,
+    partial: bool,
+) -> Result<Vec<RowPair>, RowsError> {
+    let mut c = Cursor::new(body);
+    let n = c.lenenc_len("rows column count")?;
+    if n != def.readers.len() {
+        return Err(RowsError::ColumnCount {
+            event: n,
+            map: def.readers.len(),
+        });
+    }
+    let present_before = c.bytes(n.div_ceil(8), "rows column bitmap")?;
+    let present_after = if kind == RowsKind::Update {
+        c.bytes(n.div_ceil(8), "rows column bitmap")?
+    } else {
+        present_before
+    };
+    let mut rows = Vec::new();
+    while !c.is_empty() {
+        let first = read_image(def, &mut c, present_before, false)?;
+        let pair = match kind {
+            RowsKind::Write => (None, Some(first)),
+            RowsKind::Delete => (Some(first), None),
+            RowsKind::Update => (
+                Some(first),
+                Some(read_image(def, &mut c, present_after, partial)?),
+            ),
+        };
+        rows.push(pair);
+    }
+    Ok(rows)
+}
+
+fn read_image(
+    def: &TableDef,
+    c: &mut Cursor<'_>,
+    present: &[u8],
+    partial_after: bool,
+) -> Result<Vec<Option<Value>>, RowsError> {
+    let n = def.readers.len();
+    let mut partial_bits: Option<&[u8]> = None;
+    if partial_after {
+        let options = c.lenenc("partial update value options")?.unwrap_or(0);
+        if options & 1 != 0 {
+            partial_bits = Some(c.bytes(def.json_count.div_ceil(8), "partial update bitmap")?);
+        }
+    }
+    let n_present = (0..n).filter(|&i| bitmap_bit(present, i)).count();
+    let nulls = c.bytes(n_present.div_ceil(8), "row null bitmap")?;
+    let mut row = Vec::with_capacity(n);
+    let mut k = 0;
+    for i in 0..n {
+        if !bitmap_bit(present, i) {
+            row.push(None);
+            continue;
+        }
+        let is_null = bitmap_bit(nulls, k);
+        k += 1;
+        if is_null {
+            row.push(Some(Value::Null));
+            continue;
+        }
+        let partial = match (partial_bits, def.json_index[i]) {
+            (Some(bits), Some(j)) => bitmap_bit(bits, j),
+            _ => false,
+        };
+        let v = def.readers[i]
+            .read(c, partial)
+            .map_err(|source| RowsError::Value {
+                column: def.schema.columns[i].name.clone(),
+                source,
+            })?;
+        row.push(Some(v));
+    }
+    Ok(row)
+}
