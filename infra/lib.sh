@@ -35,5 +35,13 @@ wait_port() {
   return 1
 }
 
+# ensure_port_free PORT NAME: fail when something this repo did not start holds PORT.
+ensure_port_free() {
+  if port_open "$1"; then
+    log "error: 127.0.0.1:$1 is taken by a process infra/ did not start; cannot start $2"
+    return 1
+  fi
+}
+
 # pid_alive FILE: true when FILE names a running process.
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }

@@ -203,6 +203,9 @@ pub struct Decoder {
     /// Inside a transaction payload, rows of all inner events share the payload's
     /// position, so they are numbered consecutively from here.
     payload_rows: Option<u32>,
+    /// Inner events of the last transaction payload (header + body), for a network
+    /// stream that re-emits them to recognise and drop.
+    payload_events: std::collections::VecDeque<Vec<u8>>,
     versions: HashMap<TableId, u32>,
     txn: Option<Txn>,
     gtids: GtidSet,
@@ -218,6 +221,7 @@ impl Decoder {
             tables: HashMap::new(),
             filtered_ids: Default::default(),
             payload_rows: None,
+            payload_events: Default::default(),
             versions: HashMap::new(),
             txn: None,
             gtids: GtidSet::Empty,
@@ -227,6 +231,13 @@ impl Decoder {
 
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// For a replica stream: whether events before the first format description
+    /// (MariaDB's and MySQL's artificial Rotate) carry a CRC32, as negotiated with
+    /// `@master_binlog_checksum` and the server's `binlog_checksum`.
+    pub fn expect_checksums(&mut self, crc32: bool) {
+        self.format.crc32 = crc32;
     }
 
     /// Sets the file positions are reported against (after a rotate, or when a
@@ -725,6 +736,7 @@ impl Decoder {
                         reason: "a payload nested in a payload".into(),
                     });
                 }
+                self.payload_events.push_back(rest[..used].to_vec());
                 self.handle(frame, at.clone(), end, out)?;
                 rest = &rest[used..];
                 inner += 1;
@@ -749,6 +761,11 @@ impl Decoder {
             gtid: txn.gtid,
             gtids: self.gtids.clone(),
         });
+    }
+
+    /// The inner events of the transaction payload decoded last (emptied by the call).
+    pub fn take_payload_events(&mut self) -> std::collections::VecDeque<Vec<u8>> {
+        std::mem::take(&mut self.payload_events)
     }
 
     /// Drops a transaction that will not be completed (connection lost mid-stream);

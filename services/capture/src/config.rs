@@ -1,0 +1,429 @@
+//! Configuration of one capture process: how it runs (addresses, credentials, limits).
+//!
+//! Every field's doc comment is its reference documentation; `config.example.toml`
+//! shows them all. `Config::load` reports every problem at once, before any
+//! connection is made.
+
+use std::path::Path;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Pipeline id: names the ZooKeeper nodes and appears in metrics and logs.
+    pub pipeline: String,
+    pub source: SourceConfig,
+    pub kafka: KafkaConfig,
+    pub zookeeper: ZkConfig,
+    #[serde(default)]
+    pub tables: TableFilterConfig,
+    #[serde(default)]
+    pub capture: CaptureTuning,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `mysql://user@host:port`. The password comes from `OTTER_SOURCE_PASSWORD`
+    /// when set (a password in the URL is allowed for local use).
+    pub url: String,
+    /// Replica server id this capture registers with; unique among the source's
+    /// replicas.
+    pub server_id: u32,
+    /// Where to start when ZooKeeper holds no position: `now` (the source's current
+    /// end), `file:offset` (e.g. `mariadb-bin.000003:4`) or `gtid:<set>`.
+    #[serde(default = "default_start")]
+    pub start: String,
+    /// Seconds between source heartbeats on an idle binlog stream.
+    #[serde(default = "default_heartbeat_secs")]
+    pub heartbeat_secs: u32,
+    /// Connect timeout towards the source, milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// Topic names are `<topic_prefix>.<database>.<table>`.
+    pub topic_prefix: String,
+    /// Partitions of each table topic capture creates.
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    /// Replication factor of created topics.
+    #[serde(default = "default_replication")]
+    pub replication_factor: i32,
+    /// Largest record capture will produce, bytes. Must cover the largest row image
+    /// pair (a 16 MiB BLOB updated is a ~32 MiB record); the broker must accept it too.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: u32,
+    /// Producer batching delay, milliseconds.
+    #[serde(default = "default_linger_ms")]
+    pub linger_ms: u32,
+    /// `none`, `lz4` or `zstd`.
+    #[serde(default = "default_compression")]
+    pub compression: String,
+    /// How long the producer keeps retrying a record before it gives up, ms.
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZkConfig {
+    /// `host:port[,host:port]`.
+    pub connect: String,
+    /// Root znode of this otter installation.
+    #[serde(default = "default_zk_root")]
+    pub root: String,
+    /// Session timeout, milliseconds.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u64,
+}
+
+/// Which tables are captured: `db.table` must match an include pattern (all when
+/// empty) and no exclude pattern. Patterns are regular expressions matched against
+/// the whole name.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableFilterConfig {
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureTuning {
+    /// How often the acknowledged position is written to ZooKeeper, milliseconds.
+    #[serde(default = "default_position_interval_ms")]
+    pub position_interval_ms: u64,
+    /// Records in flight towards the broker before reading the binlog pauses.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// Delay before reconnecting after a transient failure, milliseconds (doubles up
+    /// to 30 s).
+    #[serde(default = "default_retry_ms")]
+    pub retry_ms: u64,
+}
+
+impl Default for CaptureTuning {
+    fn default() -> Self {
+        CaptureTuning {
+            position_interval_ms: default_position_interval_ms(),
+            max_in_flight: default_max_in_flight(),
+            retry_ms: default_retry_ms(),
+        }
+    }
+}
+
+fn default_start() -> String {
+    "now".into()
+}
+fn default_heartbeat_secs() -> u32 {
+    1
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_partitions() -> i32 {
+    4
+}
+fn default_replication() -> i32 {
+    1
+}
+fn default_max_message_bytes() -> u32 {
+    64 * 1024 * 1024
+}
+fn default_linger_ms() -> u32 {
+    5
+}
+fn default_compression() -> String {
+    "lz4".into()
+}
+fn default_delivery_timeout_ms() -> u32 {
+    120_000
+}
+fn default_zk_root() -> String {
+    "/otter".into()
+}
+fn default_session_timeout_ms() -> u64 {
+    6_000
+}
+fn default_position_interval_ms() -> u64 {
+    200
+}
+fn default_max_in_flight() -> usize {
+    100_000
+}
+fn default_retry_ms() -> u64 {
+    500
+}
+
+/// Where capture starts when no position is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAt {
+    Now,
+    Position(otter_core::SourcePos),
+    Gtid(otter_core::GtidSet),
+}
+
+impl StartAt {
+    pub fn parse(s: &str) -> Result<StartAt, String> {
+        if s == "now" {
+            return Ok(StartAt::Now);
+        }
+        if let Some(g) = s.strip_prefix("gtid:") {
+            return otter_core::GtidSet::parse(g)
+                .map(StartAt::Gtid)
+                .map_err(|e| e.to_string());
+        }
+        otter_core::SourcePos::parse(s)
+            .map(StartAt::Position)
+            .map_err(|_| format!("`{s}` is not `now`, `file:offset` or `gtid:<set>`"))
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Ok(pw) = std::env::var("OTTER_SOURCE_PASSWORD") {
+            c.source.url = with_password(&c.source.url, &pw);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Returns every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        if self.pipeline.is_empty()
+            || !self
+                .pipeline
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        {
+            p.push(format!(
+                "pipeline: `{}` must be non-empty [A-Za-z0-9_-]",
+                self.pipeline
+            ));
+        }
+        if mysql_async::Opts::from_url(&self.source.url).is_err() {
+            p.push("source.url: not a mysql:// URL".to_owned());
+        }
+        if self.source.server_id == 0 {
+            p.push("source.server_id: must be non-zero".to_owned());
+        }
+        if let Err(e) = StartAt::parse(&self.source.start) {
+            p.push(format!("source.start: {e}"));
+        }
+        if self.kafka.brokers.is_empty() {
+            p.push("kafka.brokers: must not be empty".to_owned());
+        }
+        if self.kafka.topic_prefix.is_empty()
+            || !self
+                .kafka
+                .topic_prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        {
+            p.push(format!(
+                "kafka.topic_prefix: `{}` must be non-empty [A-Za-z0-9._-]",
+                self.kafka.topic_prefix
+            ));
+        }
+        if self.kafka.partitions < 1 {
+            p.push("kafka.partitions: must be at least 1".to_owned());
+        }
+        if !["none", "lz4", "zstd"].contains(&self.kafka.compression.as_str()) {
+            p.push(format!(
+                "kafka.compression: `{}` is not none, lz4 or zstd",
+                self.kafka.compression
+            ));
+        }
+        if self.kafka.max_message_bytes < 1024 * 1024 {
+            p.push("kafka.max_message_bytes: must be at least 1 MiB".to_owned());
+        }
+        if !self.zookeeper.root.starts_with('/') {
+            p.push(format!(
+                "zookeeper.root: `{}` must start with /",
+                self.zookeeper.root
+            ));
+        }
+        for (field, pats) in [
+            ("tables.include", &self.tables.include),
+            ("tables.exclude", &self.tables.exclude),
+        ] {
+            for pat in pats {
+                if let Err(e) = Regex::new(&format!("^(?:{pat})$")) {
+                    p.push(format!("{field}: `{pat}` is not a valid regex: {e}"));
+                }
+            }
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
+    }
+
+    /// The configuration as TOML with the password removed, for `--check-config`.
+    pub fn redacted(&self) -> String {
+        let mut c = self.clone();
+        c.source.url = redact_url(&c.source.url);
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("(cannot print: {e})"))
+    }
+}
+
+/// The filter the decoder applies, compiled once.
+#[derive(Debug, Clone)]
+pub struct TableFilter {
+    include: Vec<Regex>,
+    exclude: Vec<Regex>,
+}
+
+impl TableFilter {
+    pub fn new(cfg: &TableFilterConfig) -> Result<TableFilter, regex::Error> {
+        let compile = |pats: &[String]| {
+            pats.iter()
+                .map(|p| Regex::new(&format!("^(?:{p})$")))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(TableFilter {
+            include: compile(&cfg.include)?,
+            exclude: compile(&cfg.exclude)?,
+        })
+    }
+
+    pub fn allows(&self, table: &otter_core::TableId) -> bool {
+        let name = format!("{}.{}", table.db, table.table);
+        (self.include.is_empty() || self.include.iter().any(|r| r.is_match(&name)))
+            && !self.exclude.iter().any(|r| r.is_match(&name))
+    }
+}
+
+fn with_password(url: &str, pw: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => {
+                let user = user.split(':').next().unwrap_or(user);
+                format!("{scheme}://{user}:{pw}@{host}")
+            }
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((user, host)) => format!(
+                "{scheme}://{}:***@{host}",
+                user.split(':').next().unwrap_or(user)
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../config.example.toml");
+        let c = Config::parse(text, "config.example.toml").expect("example is valid");
+        assert_eq!(c.kafka.partitions, 4);
+        assert_eq!(
+            StartAt::parse(&c.source.start).expect("valid"),
+            StartAt::Now
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_is_a_clear_error() {
+        let text = include_str!("../config.example.toml").replace("topic_prefix", "topic_prefx");
+        let err = Config::parse(&text, "x.toml").expect_err("unknown key");
+        let chain = format!(
+            "{err}: {}",
+            std::error::Error::source(&err)
+                .map(ToString::to_string)
+                .unwrap_or_default()
+        );
+        assert!(chain.contains("topic_prefx"), "{chain}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = include_str!("../config.example.toml")
+            .replace("server_id = 1001", "server_id = 0")
+            .replace("partitions = 4", "partitions = 0")
+            .replace("include = []", "include = [\"(unclosed\"]");
+        let Err(ConfigError::Invalid(problems)) = Config::parse(&text, "x.toml") else {
+            panic!("invalid config accepted")
+        };
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems.iter().any(|p| p.starts_with("tables.include")));
+    }
+
+    #[test]
+    fn table_filter_matches_whole_names() {
+        let f = TableFilter::new(&TableFilterConfig {
+            include: vec!["shop\\..*".into()],
+            exclude: vec!["shop\\.tmp_.*".into()],
+        })
+        .expect("valid");
+        assert!(f.allows(&otter_core::TableId::new("shop", "orders")));
+        assert!(!f.allows(&otter_core::TableId::new("shop", "tmp_x")));
+        assert!(!f.allows(&otter_core::TableId::new("shopping", "orders")));
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("mysql://otter:secret@h:1"),
+            "mysql://otter:***@h:1"
+        );
+        assert_eq!(
+            with_password("mysql://otter@h:1", "pw"),
+            "mysql://otter:pw@h:1"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! The capture service's errors: one enum per boundary, wrapped by [`CaptureError`].
+
+use otter_core::ErrorClass;
+
+use crate::binlog::DecodeError;
+use crate::config::ConfigError;
+use crate::publish::PublishError;
+use crate::source::SourceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error(transparent)]
+    Coord(#[from] otter_coord::CoordError),
+}
+
+impl CaptureError {
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            CaptureError::Config(_) => ErrorClass::Permanent,
+            CaptureError::Source(e) => e.class(),
+            // A table-specific decode problem still stops capture: the binlog is one
+            // stream, and skipping a table's events would lose them.
+            CaptureError::Decode(_) => ErrorClass::Permanent,
+            CaptureError::Publish(e) => e.class(),
+            CaptureError::Coord(e) => e.class(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            CaptureError::Config(_) => "config",
+            CaptureError::Source(e) => e.code(),
+            CaptureError::Decode(e) => e.code(),
+            CaptureError::Publish(e) => e.code(),
+            CaptureError::Coord(e) => e.code(),
+        }
+    }
+}
+
+/// `outer: inner: innermost`, for logs and operators.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    crate::decode_cmd::error_chain(e)
+}

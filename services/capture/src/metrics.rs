@@ -1,0 +1,91 @@
+//! Every metric name this crate emits. Names follow `otter_capture_<what>_<unit>`;
+//! labels come from closed sets (`pipeline`, `op`, `code`, `reason`).
+
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Counter. Row changes handed to the producer. Labels: `pipeline`, `op`.
+pub const EVENTS_PUBLISHED: &str = "otter_capture_events_published_total";
+/// Counter. Kafka records produced (a key change is two). Labels: `pipeline`.
+pub const RECORDS_PUBLISHED: &str = "otter_capture_records_published_total";
+/// Counter. Bytes of record keys and values produced. Labels: `pipeline`.
+pub const BYTES_PUBLISHED: &str = "otter_capture_bytes_published_total";
+/// Counter. Source transactions whose records were all acknowledged. Labels: `pipeline`.
+pub const TRANSACTIONS: &str = "otter_capture_transactions_total";
+/// Counter. Errors that ended a capture session. Labels: `pipeline`, `code`.
+pub const ERRORS: &str = "otter_capture_errors_total";
+/// Counter. Events read but not published, by why. Labels: `pipeline`, `reason`
+/// (filtered|statement|ignorable|heartbeat).
+pub const SKIPPED: &str = "otter_capture_events_skipped_total";
+/// Gauge. Binlog file sequence number and offset of the stored position.
+/// Labels: `pipeline`, `part` (file|offset).
+pub const POSITION: &str = "otter_capture_position";
+
+pub const ALL: &[&str] = &[
+    EVENTS_PUBLISHED,
+    RECORDS_PUBLISHED,
+    BYTES_PUBLISHED,
+    TRANSACTIONS,
+    ERRORS,
+    SKIPPED,
+    POSITION,
+];
+
+/// Handles for one pipeline, created once.
+#[derive(Clone)]
+pub struct Metrics {
+    pub events: IntCounterVec,
+    pub records: IntCounterVec,
+    pub bytes: IntCounterVec,
+    pub transactions: IntCounterVec,
+    pub errors: IntCounterVec,
+    pub skipped: IntCounterVec,
+    pub position: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<Metrics> {
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let position = IntGaugeVec::new(
+            Opts::new(POSITION, "stored binlog position"),
+            &["pipeline", "part"],
+        )?;
+        registry.register(Box::new(position.clone()))?;
+        Ok(Metrics {
+            events: counter(
+                EVENTS_PUBLISHED,
+                "row changes published",
+                &["pipeline", "op"],
+            )?,
+            records: counter(RECORDS_PUBLISHED, "records produced", &["pipeline"])?,
+            bytes: counter(BYTES_PUBLISHED, "bytes produced", &["pipeline"])?,
+            transactions: counter(TRANSACTIONS, "transactions acknowledged", &["pipeline"])?,
+            errors: counter(ERRORS, "errors ending a session", &["pipeline", "code"])?,
+            skipped: counter(SKIPPED, "events not published", &["pipeline", "reason"])?,
+            position,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_follow_the_scheme() {
+        for name in ALL {
+            assert!(name.starts_with("otter_capture_"), "{name}");
+            let counter = name.ends_with("_total");
+            assert!(counter || !name.contains("_total"), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+        }
+        Metrics::new(&Registry::new()).expect("all metrics register");
+    }
+}

@@ -1,0 +1,318 @@
+//! The capture loop: binlog in, acknowledged records out, position stored.
+//!
+//! Invariants:
+//! - The position stored in ZooKeeper is always one the publisher reported as
+//!   acknowledged: just past a transaction all of whose records (and all earlier
+//!   ones) the broker accepted. A crash at any instant restarts at or before the
+//!   first unacknowledged transaction: nothing is lost; what is re-published carries
+//!   the same source positions.
+//! - A transient failure (source, broker or ZooKeeper unreachable) ends the session;
+//!   the next one starts from the stored position after a backoff. A permanent one
+//!   (bad data, settings, a position taken over by another process) stops capture.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use otter_coord::{CapturePosition, PositionStore};
+use otter_core::position::GtidSet;
+use otter_core::{ErrorClass, SourcePos};
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::binlog::decode::{Options, StatementPolicy};
+use crate::binlog::event::ty;
+use crate::binlog::{Decoder, Item};
+use crate::config::{Config, StartAt, TableFilter};
+use crate::error::{chain, CaptureError};
+use crate::metrics::Metrics;
+use crate::publish::Publisher;
+use crate::source::{ServerInfo, Source};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Runs capture until `shutdown` turns true (returns `Ok`) or a permanent error.
+pub async fn run(
+    cfg: Config,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), CaptureError> {
+    let source = Source::new(
+        &cfg.source.url,
+        Duration::from_millis(cfg.source.connect_timeout_ms),
+    )?;
+    let mut backoff = cfg.capture.retry_ms;
+    loop {
+        let result = session(&cfg, &source, &metrics, &mut shutdown).await;
+        match result {
+            Ok(()) => return Ok(()),
+            Err(e) => {
+                metrics
+                    .errors
+                    .with_label_values(&[cfg.pipeline.as_str(), e.code()])
+                    .inc();
+                if e.class() != ErrorClass::Transient {
+                    error!(pipeline = %cfg.pipeline, code = e.code(), error = %chain(&e), "capture stopped; fix the cause and restart, it resumes from the stored position");
+                    return Err(e);
+                }
+                warn!(pipeline = %cfg.pipeline, code = e.code(), error = %chain(&e), retry_ms = backoff, "capture session failed, retrying from the stored position");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
+                    _ = shutdown.changed() => return Ok(()),
+                }
+                backoff = (backoff * 2).min(30_000);
+            }
+        }
+    }
+}
+
+struct Start {
+    pos: SourcePos,
+    gtids: GtidSet,
+    /// MariaDB GTID start (no stored position yet, `gtid:` configured).
+    by_gtid: bool,
+}
+
+async fn start_point(
+    cfg: &Config,
+    source: &Source,
+    store: &mut PositionStore,
+) -> Result<Start, CaptureError> {
+    if let Some(p) = store.load().await? {
+        let gtids = GtidSet::parse(&p.gtids).unwrap_or_default();
+        info!(pipeline = %cfg.pipeline, file = %p.file, offset = p.offset, "resuming from the stored position");
+        return Ok(Start {
+            pos: SourcePos::new(p.file, p.offset),
+            gtids,
+            by_gtid: false,
+        });
+    }
+    let start = StartAt::parse(&cfg.source.start)
+        .map_err(|e| crate::config::ConfigError::Invalid(vec![format!("source.start: {e}")]))?;
+    Ok(match start {
+        StartAt::Now => {
+            let (pos, gtids) = source.head().await?;
+            info!(pipeline = %cfg.pipeline, position = %pos, "no stored position: starting at the source's current end");
+            Start {
+                pos,
+                gtids,
+                by_gtid: false,
+            }
+        }
+        StartAt::Position(pos) => {
+            info!(pipeline = %cfg.pipeline, position = %pos, "no stored position: starting at the configured position");
+            Start {
+                pos,
+                gtids: GtidSet::Empty,
+                by_gtid: false,
+            }
+        }
+        StartAt::Gtid(g) => {
+            info!(pipeline = %cfg.pipeline, gtid = %g, "no stored position: starting after the configured GTID position");
+            Start {
+                pos: SourcePos::new("", 4),
+                gtids: g,
+                by_gtid: true,
+            }
+        }
+    })
+}
+
+fn decoder_options(
+    cfg: &Config,
+    info: &ServerInfo,
+    generated: std::collections::HashMap<otter_core::TableId, Vec<String>>,
+) -> Result<Options, CaptureError> {
+    let filter = TableFilter::new(&cfg.tables)
+        .map_err(|e| crate::config::ConfigError::Invalid(vec![format!("tables: {e}")]))?;
+    let filter = Arc::new(filter);
+    Ok(Options {
+        statements: StatementPolicy::Refuse,
+        collations: crate::binlog::charset::Collations::from_server(info.collations.clone()),
+        filter: Some(Arc::new(move |t: &otter_core::TableId| filter.allows(t))),
+        generated,
+        ..Options::default()
+    })
+}
+
+async fn session(
+    cfg: &Config,
+    source: &Source,
+    metrics: &Metrics,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), CaptureError> {
+    let info = source.check().await?;
+    let zk = otter_coord::connect(
+        &cfg.zookeeper.connect,
+        &cfg.zookeeper.root,
+        Duration::from_millis(cfg.zookeeper.session_timeout_ms),
+    )
+    .await?;
+    let mut store = PositionStore::new(zk, &cfg.pipeline);
+    let start = start_point(cfg, source, &mut store).await?;
+    let generated = source.generated_columns().await?;
+    let mut decoder = Decoder::new(
+        start.pos.file.clone(),
+        decoder_options(cfg, &info, generated)?,
+    );
+    decoder.set_gtids(start.gtids.clone());
+    decoder.expect_checksums(info.crc32);
+    let gtid_start = start.by_gtid.then_some(&start.gtids);
+    let heartbeat = Duration::from_secs(u64::from(cfg.source.heartbeat_secs.max(1)));
+    let mut stream = source
+        .stream(
+            cfg.source.server_id,
+            &start.pos,
+            gtid_start,
+            heartbeat,
+            info.mariadb,
+        )
+        .await?;
+    let mut publisher = Publisher::new(&cfg.kafka, cfg.capture.max_in_flight)?;
+    info!(pipeline = %cfg.pipeline, source = %info.version, position = %start.pos, "capture streaming");
+
+    let pipeline = cfg.pipeline.as_str();
+    let mut items = Vec::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(
+        cfg.capture.position_interval_ms.max(10),
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut saved: Option<SourcePos> = None;
+    let mut counted = Counted::default();
+    let result: Result<(), CaptureError> = async {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => return Ok(()),
+                _ = tick.tick() => {
+                    publisher.poll_acked()?;
+                    save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await?;
+                    counted.report(&decoder, &publisher, metrics, pipeline);
+                }
+                ev = stream.next() => {
+                    let ev = ev?;
+                    decoder.feed(&ev.bytes, ev.offset, &mut items)?;
+                    if ev.type_code == ty::TRANSACTION_PAYLOAD {
+                        stream.expect_inner(decoder.take_payload_events());
+                    }
+                    let now = now_ms();
+                    for item in items.drain(..) {
+                        if let Item::Change(e) = &item {
+                            metrics.events.with_label_values(&[pipeline, e.op.name()]).inc();
+                        }
+                        publisher.publish(&item, now).await?;
+                    }
+                }
+            }
+        }
+    }
+    .await;
+    // Whatever ended the session, keep what was acknowledged: flush (bounded by the
+    // producer's delivery timeout) and store the last acknowledged position.
+    let flushed = publisher.flush().await;
+    let stored = save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await;
+    counted.report(&decoder, &publisher, metrics, pipeline);
+    stream.close().await;
+    result?;
+    flushed?;
+    stored?;
+    info!(pipeline, position = ?saved.map(|p| p.to_string()), "capture stopped cleanly");
+    Ok(())
+}
+
+async fn save_position(
+    store: &mut PositionStore,
+    publisher: &Publisher,
+    saved: &mut Option<SourcePos>,
+    info: &ServerInfo,
+    metrics: &Metrics,
+    pipeline: &str,
+) -> Result<(), CaptureError> {
+    let Some(acked) = publisher.acknowledged() else {
+        return Ok(());
+    };
+    if saved.as_ref() == Some(&acked.next) {
+        return Ok(());
+    }
+    store
+        .save(&CapturePosition {
+            file: acked.next.file.clone(),
+            offset: acked.next.offset,
+            gtids: acked.gtids.to_string(),
+            source_server_id: info.server_id,
+            updated_ms: now_ms(),
+        })
+        .await?;
+    metrics
+        .position
+        .with_label_values(&[pipeline, "file"])
+        .set(i64::from(acked.next.file_seq()));
+    metrics
+        .position
+        .with_label_values(&[pipeline, "offset"])
+        .set(acked.next.offset as i64);
+    *saved = Some(acked.next.clone());
+    Ok(())
+}
+
+/// Turns the decoder's and publisher's running totals into counter increments.
+#[derive(Default)]
+struct Counted {
+    records: u64,
+    bytes: u64,
+    transactions: u64,
+    filtered: u64,
+    statements: u64,
+    ignorable: u64,
+    heartbeats: u64,
+}
+
+impl Counted {
+    fn report(&mut self, d: &Decoder, p: &Publisher, m: &Metrics, pipeline: &str) {
+        fn bump(last: &mut u64, now: u64, c: prometheus::IntCounter) {
+            if now > *last {
+                c.inc_by(now - *last);
+                *last = now;
+            }
+        }
+        bump(
+            &mut self.records,
+            p.stats.records,
+            m.records.with_label_values(&[pipeline]),
+        );
+        bump(
+            &mut self.bytes,
+            p.stats.bytes,
+            m.bytes.with_label_values(&[pipeline]),
+        );
+        bump(
+            &mut self.transactions,
+            p.stats.transactions,
+            m.transactions.with_label_values(&[pipeline]),
+        );
+        let c = &d.counters;
+        bump(
+            &mut self.filtered,
+            c.filtered_rows,
+            m.skipped.with_label_values(&[pipeline, "filtered"]),
+        );
+        bump(
+            &mut self.statements,
+            c.statement_events,
+            m.skipped.with_label_values(&[pipeline, "statement"]),
+        );
+        bump(
+            &mut self.ignorable,
+            c.ignorable_events,
+            m.skipped.with_label_values(&[pipeline, "ignorable"]),
+        );
+        bump(
+            &mut self.heartbeats,
+            c.heartbeats,
+            m.skipped.with_label_values(&[pipeline, "heartbeat"]),
+        );
+    }
+}

@@ -1,0 +1,421 @@
+//! The source server: checks its settings, reads its position and catalog, and opens
+//! the binlog stream as a replica.
+//!
+//! Requires of the server: `log_bin=ON`, `binlog_format=ROW`, `binlog_row_image=FULL`,
+//! `binlog_row_metadata=FULL`, and a user with REPLICATION SLAVE, REPLICATION CLIENT
+//! (MariaDB: BINLOG MONITOR) and SELECT on `information_schema`. The replica
+//! `server_id` must be unique among the server's replicas.
+//!
+//! Events are handed on as raw bytes, checksum included: the otter decoder verifies
+//! them. `mysql_async` decompresses MySQL transaction payloads itself and then emits
+//! the inner events; those are matched byte for byte against the decoder's own
+//! decompression and dropped ([`InnerEvents`]), so a payload is never decoded twice
+//! and a mismatch is an error, not a skip.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use mysql_async::binlog::events::Event;
+use mysql_async::prelude::Queryable;
+use mysql_async::{BinlogStream, BinlogStreamRequest, Conn, Opts, OptsBuilder};
+use mysql_common::proto::MySerialize;
+use otter_core::position::GtidSet;
+use otter_core::{ErrorClass, SourcePos, TableId};
+
+use crate::binlog::event::{self as ev, ty};
+use crate::config::redact_url;
+
+/// MySQL/MariaDB error numbers capture reacts to.
+pub mod errno {
+    /// ER_MASTER_FATAL_ERROR_READING_BINLOG: requested position purged or invalid.
+    pub const FATAL_READING_BINLOG: u16 = 1236;
+    pub const ACCESS_DENIED: u16 = 1045;
+    pub const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot connect to the source {url}")]
+    Connect {
+        url: String,
+        #[source]
+        source: mysql_async::Error,
+    },
+    #[error("source query failed while {what}")]
+    Query {
+        what: &'static str,
+        #[source]
+        source: mysql_async::Error,
+    },
+    #[error("the source is not set up for row capture:\n  - {}", .0.join("\n  - "))]
+    Preconditions(Vec<String>),
+    #[error("the source cannot serve the binlog from {from}: {message} (the binlog may have been purged past the stored position; re-snapshot or set a new start position while stopped)")]
+    Unservable { from: String, message: String },
+    #[error("binlog stream from the source failed")]
+    Stream(#[source] mysql_async::Error),
+    #[error("binlog stream ended (the source closed it)")]
+    Ended,
+    #[error("event after the transaction payload ending at offset {offset} does not match its decompressed content")]
+    PayloadMismatch { offset: u64 },
+}
+
+impl SourceError {
+    fn server_code(e: &mysql_async::Error) -> Option<u16> {
+        match e {
+            mysql_async::Error::Server(s) => Some(s.code),
+            _ => None,
+        }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            SourceError::Preconditions(_)
+            | SourceError::Unservable { .. }
+            | SourceError::PayloadMismatch { .. } => ErrorClass::Permanent,
+            SourceError::Connect { source, .. }
+            | SourceError::Query { source, .. }
+            | SourceError::Stream(source) => match Self::server_code(source) {
+                Some(errno::ACCESS_DENIED | errno::SPECIFIC_ACCESS_DENIED) => ErrorClass::Permanent,
+                _ => ErrorClass::Transient,
+            },
+            SourceError::Ended => ErrorClass::Transient,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            SourceError::Connect { .. } => "source_connect",
+            SourceError::Query { .. } => "source_query",
+            SourceError::Preconditions(_) => "source_preconditions",
+            SourceError::Unservable { .. } => "binlog_unservable",
+            SourceError::Stream(_) => "binlog_stream",
+            SourceError::Ended => "binlog_ended",
+            SourceError::PayloadMismatch { .. } => "payload_mismatch",
+        }
+    }
+}
+
+/// What capture needs to know about the source before streaming.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    pub version: String,
+    pub mariadb: bool,
+    pub server_id: u32,
+    /// Collation id -> charset name, from the server itself.
+    pub collations: HashMap<u16, String>,
+    /// `binlog_checksum=CRC32`: every streamed event ends with a CRC32.
+    pub crc32: bool,
+}
+
+pub struct Source {
+    opts: Opts,
+    url: String,
+}
+
+impl Source {
+    pub fn new(url: &str, connect_timeout: Duration) -> Result<Source, SourceError> {
+        let opts = Opts::from_url(url).map_err(|e| SourceError::Connect {
+            url: redact_url(url),
+            source: e.into(),
+        })?;
+        let opts: Opts = OptsBuilder::from_opts(opts)
+            .conn_ttl(None)
+            .wait_timeout(Some(28_800))
+            .into();
+        let _ = connect_timeout;
+        Ok(Source {
+            opts,
+            url: redact_url(url),
+        })
+    }
+
+    pub async fn connect(&self) -> Result<Conn, SourceError> {
+        Conn::new(self.opts.clone())
+            .await
+            .map_err(|source| SourceError::Connect {
+                url: self.url.clone(),
+                source,
+            })
+    }
+
+    /// Checks every setting row capture needs and reports all mismatches at once.
+    pub async fn check(&self) -> Result<ServerInfo, SourceError> {
+        let mut conn = self.connect().await?;
+        let q = |what| move |source| SourceError::Query { what, source };
+        let version: Option<String> = conn
+            .query_first("SELECT @@version")
+            .await
+            .map_err(q("reading the version"))?
+            .flatten();
+        let version = version.unwrap_or_default();
+        let mariadb = version.contains("MariaDB");
+        let server_id: Option<u32> = conn
+            .query_first("SELECT @@server_id")
+            .await
+            .map_err(q("reading server_id"))?
+            .flatten();
+        let server_id = server_id.unwrap_or(0);
+        let mut problems = Vec::new();
+        let expect = [
+            ("log_bin", "1"),
+            ("binlog_format", "ROW"),
+            ("binlog_row_image", "FULL"),
+            ("binlog_row_metadata", "FULL"),
+        ];
+        for (var, want) in expect {
+            let got: Option<Option<String>> = conn
+                .query_first(format!("SELECT CAST(@@global.{var} AS CHAR)"))
+                .await
+                .unwrap_or(None);
+            let got = got
+                .flatten()
+                .unwrap_or_else(|| "(not available on this server)".into());
+            let ok = got.eq_ignore_ascii_case(want)
+                || (var == "log_bin" && got.eq_ignore_ascii_case("ON"));
+            if !ok {
+                problems.push(format!("{var}: expected {want}, found {got}"));
+            }
+        }
+        if !problems.is_empty() {
+            return Err(SourceError::Preconditions(problems));
+        }
+        // Typed rows must allow NULL everywhere: mysql_async panics on a NULL it cannot
+        // convert, and MariaDB lists collations without ids.
+        let rows: Vec<(Option<u32>, Option<String>)> = conn
+            .query("SELECT ID, CHARACTER_SET_NAME FROM information_schema.COLLATIONS WHERE ID IS NOT NULL")
+            .await
+            .map_err(q("reading collations"))?;
+        let collations = rows
+            .into_iter()
+            .filter_map(|(id, cs)| Some((u16::try_from(id?).ok()?, cs?)))
+            .collect();
+        let checksum: Option<String> = conn
+            .query_first("SELECT @@global.binlog_checksum")
+            .await
+            .map_err(q("reading binlog_checksum"))?
+            .flatten();
+        let crc32 = checksum.is_some_and(|c| c.eq_ignore_ascii_case("CRC32"));
+        let _ = conn.disconnect().await;
+        Ok(ServerInfo {
+            version,
+            mariadb,
+            server_id,
+            collations,
+            crc32,
+        })
+    }
+
+    /// The source's current binlog end and executed GTID set.
+    pub async fn head(&self) -> Result<(SourcePos, GtidSet), SourceError> {
+        let mut conn = self.connect().await?;
+        let q = |what| move |source| SourceError::Query { what, source };
+        let row: Option<mysql_async::Row> = conn
+            .query_first("SHOW MASTER STATUS")
+            .await
+            .map_err(q("reading SHOW MASTER STATUS"))?;
+        let row = row.ok_or_else(|| {
+            SourceError::Preconditions(vec!["log_bin: SHOW MASTER STATUS is empty".into()])
+        })?;
+        let file: Option<String> = row.get_opt(0).and_then(Result::ok);
+        let pos: Option<u64> = row.get_opt(1).and_then(Result::ok);
+        let (file, pos) = (file.unwrap_or_default(), pos.unwrap_or(4));
+        // MariaDB has gtid_binlog_pos, MySQL gtid_executed; the other one is an error.
+        let mut gtid_text: Option<String> = conn
+            .query_first("SELECT @@global.gtid_binlog_pos")
+            .await
+            .unwrap_or(None)
+            .flatten();
+        if gtid_text.is_none() {
+            gtid_text = conn
+                .query_first("SELECT @@global.gtid_executed")
+                .await
+                .unwrap_or(None)
+                .flatten();
+        }
+        let gtids = gtid_text
+            .and_then(|t| GtidSet::parse(&t.replace('\n', "")).ok())
+            .unwrap_or_default();
+        let _ = conn.disconnect().await;
+        Ok((SourcePos::new(file, pos), gtids))
+    }
+
+    /// Generated columns per table, from the live catalog.
+    pub async fn generated_columns(&self) -> Result<HashMap<TableId, Vec<String>>, SourceError> {
+        let mut conn = self.connect().await?;
+        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = conn
+            .query("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE EXTRA LIKE '%GENERATED%'")
+            .await
+            .map_err(|source| SourceError::Query { what: "reading generated columns", source })?;
+        let mut map: HashMap<TableId, Vec<String>> = HashMap::new();
+        for (db, t, c) in rows {
+            if let (Some(db), Some(t), Some(c)) = (db, t, c) {
+                map.entry(TableId::new(db, t)).or_default().push(c);
+            }
+        }
+        let _ = conn.disconnect().await;
+        Ok(map)
+    }
+
+    /// Opens the binlog stream at `from` (file and offset), or, for a MariaDB source
+    /// given `gtid`, just after that GTID position; as replica `server_id`.
+    pub async fn stream(
+        &self,
+        server_id: u32,
+        from: &SourcePos,
+        gtid: Option<&GtidSet>,
+        heartbeat: Duration,
+        mariadb: bool,
+    ) -> Result<EventStream, SourceError> {
+        let mut conn = self.connect().await?;
+        let q = |what| move |source| SourceError::Query { what, source };
+        if mariadb {
+            // 4 = MARIA_SLAVE_CAPABILITY_GTID: real GTID events, not BEGIN queries.
+            conn.query_drop("SET @mariadb_slave_capability=4")
+                .await
+                .map_err(q("announcing replica capabilities"))?;
+        }
+        let ns = heartbeat.as_nanos().min(u128::from(u64::MAX)) as u64;
+        conn.query_drop(format!("SET @master_heartbeat_period={ns}"))
+            .await
+            .map_err(q("setting the heartbeat period"))?;
+        let req = match gtid {
+            Some(g) if mariadb => {
+                // MariaDB GTID mode: an empty file name plus the connect state.
+                conn.query_drop(format!("SET @slave_connect_state='{g}'")).await.map_err(q("setting the GTID start"))?;
+                BinlogStreamRequest::new(server_id).with_pos(4u64)
+            }
+            Some(_) => {
+                return Err(SourceError::Preconditions(vec![
+                    "source.start: gtid:<set> is supported for MariaDB sources; use file:offset for MySQL".into(),
+                ]))
+            }
+            None => BinlogStreamRequest::new(server_id).with_filename(from.file.as_bytes()).with_pos(from.offset),
+        };
+        let stream = conn
+            .get_binlog_stream(req)
+            .await
+            .map_err(|e| self.stream_error(e, from))?;
+        Ok(EventStream {
+            inner: stream,
+            from: from.clone(),
+            next_offset: from.offset,
+            inner_events: VecDeque::new(),
+        })
+    }
+
+    fn stream_error(&self, e: mysql_async::Error, from: &SourcePos) -> SourceError {
+        match &e {
+            mysql_async::Error::Server(s) if s.code == errno::FATAL_READING_BINLOG => {
+                SourceError::Unservable {
+                    from: from.to_string(),
+                    message: s.message.clone(),
+                }
+            }
+            _ => SourceError::Stream(e),
+        }
+    }
+}
+
+/// Inner events of a transaction payload that `mysql_async` will emit after it, as
+/// the decoder saw them (header + body, no checksum).
+pub type InnerEvents = VecDeque<Vec<u8>>;
+
+/// Binlog events as raw bytes with their start offsets.
+pub struct EventStream {
+    inner: BinlogStream,
+    /// Where the stream was opened (for errors the server reports at open time).
+    from: SourcePos,
+    /// End of the last positioned event: the offset given to artificial events.
+    next_offset: u64,
+    inner_events: InnerEvents,
+}
+
+/// One raw event and where it starts.
+pub struct RawEvent {
+    pub bytes: Vec<u8>,
+    pub offset: u64,
+    pub type_code: u8,
+}
+
+impl EventStream {
+    /// The next event, or an error. Never returns a payload's inner event.
+    pub async fn next(&mut self) -> Result<RawEvent, SourceError> {
+        loop {
+            let event = match self.inner.next().await {
+                None => return Err(SourceError::Ended),
+                Some(Err(e)) => {
+                    return Err(match &e {
+                        mysql_async::Error::Server(s) if s.code == errno::FATAL_READING_BINLOG => {
+                            SourceError::Unservable {
+                                from: self.from.to_string(),
+                                message: s.message.clone(),
+                            }
+                        }
+                        _ => SourceError::Stream(e),
+                    })
+                }
+                Some(Ok(ev)) => ev,
+            };
+            if let Some(expected) = self.inner_events.pop_front() {
+                if body_bytes(&event) != expected {
+                    return Err(SourceError::PayloadMismatch {
+                        offset: self.next_offset,
+                    });
+                }
+                continue;
+            }
+            let h = event.header();
+            let size = u64::from(h.event_size());
+            let log_pos = u64::from(h.log_pos());
+            let type_code = h.event_type_raw();
+            // Artificial events (fake rotate, re-sent FDE) have no place in the file.
+            let offset = if log_pos >= size && log_pos != 0 {
+                log_pos - size
+            } else {
+                self.next_offset
+            };
+            if log_pos != 0 && type_code != ty::FORMAT_DESCRIPTION {
+                self.next_offset = log_pos;
+            }
+            let bytes = raw_bytes(&event);
+            return Ok(RawEvent {
+                bytes,
+                offset,
+                type_code,
+            });
+        }
+    }
+
+    /// Tells the stream which inner events `mysql_async` will emit next.
+    pub fn expect_inner(&mut self, events: InnerEvents) {
+        self.inner_events = events;
+    }
+
+    pub async fn close(self) {
+        let _ = self.inner.close().await;
+    }
+}
+
+fn body_bytes(event: &Event) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(ev::HEADER_LEN + event.data().len());
+    event.header().serialize(&mut buf);
+    buf.extend_from_slice(event.data());
+    buf
+}
+
+/// The event as the server sent it: header, body, and (when the stream is
+/// checksummed) the FDE's algorithm byte and the received CRC32, unverified here.
+fn raw_bytes(event: &Event) -> Vec<u8> {
+    let mut buf = body_bytes(event);
+    let is_fde = event.header().event_type_raw() == ty::FORMAT_DESCRIPTION;
+    if is_fde {
+        if let Ok(Some(alg)) = event.footer().get_checksum_alg() {
+            buf.push(alg as u8);
+        }
+    }
+    if let Some(sum) = event.checksum() {
+        buf.extend_from_slice(&sum);
+    }
+    buf
+}

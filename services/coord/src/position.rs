@@ -1,0 +1,139 @@
+//! Where a capture has published up to, per pipeline, in ZooKeeper.
+//!
+//! Node: `<root>/pipelines/<pipeline>/capture/position`, JSON (schema in
+//! `schemas/zookeeper/capture-position.schema.json`).
+//!
+//! Invariants:
+//! - The stored position is always just past a transaction whose every record the
+//!   broker acknowledged; restarting there loses nothing.
+//! - Writes are compare-and-set on the version read or written last; a writer that
+//!   was overtaken gets [`CoordError::Conflict`] and must stop.
+
+use serde::{Deserialize, Serialize};
+use zookeeper_client::{Acls, Client, CreateMode};
+
+use crate::CoordError;
+
+/// A restart point for a capture.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CapturePosition {
+    /// Binlog file to resume from.
+    pub file: String,
+    /// Offset in `file` just past the last acknowledged transaction.
+    pub offset: u64,
+    /// Executed GTID set at that point (empty when the source has none).
+    #[serde(default)]
+    pub gtids: String,
+    /// `server_id` of the source that wrote the binlog.
+    pub source_server_id: u32,
+    /// Wall-clock time of the write, milliseconds since the epoch (informational).
+    pub updated_ms: i64,
+}
+
+pub struct PositionStore {
+    client: Client,
+    path: String,
+    /// Version of the node as this process last saw it; `None` before the first read.
+    version: Option<i32>,
+}
+
+impl PositionStore {
+    pub fn path_for(pipeline: &str) -> String {
+        format!("/pipelines/{pipeline}/capture/position")
+    }
+
+    pub fn new(client: Client, pipeline: &str) -> Self {
+        PositionStore {
+            client,
+            path: Self::path_for(pipeline),
+            version: None,
+        }
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    fn zk(&self) -> impl Fn(zookeeper_client::Error) -> CoordError + '_ {
+        move |source| CoordError::Zk {
+            path: self.path.clone(),
+            source,
+        }
+    }
+
+    /// Reads the stored position (and remembers its version for the next write).
+    pub async fn load(&mut self) -> Result<Option<CapturePosition>, CoordError> {
+        match self.client.get_data(&self.path).await {
+            Ok((data, stat)) => {
+                self.version = Some(stat.version);
+                if data.is_empty() {
+                    return Ok(None);
+                }
+                serde_json::from_slice(&data)
+                    .map(Some)
+                    .map_err(|source| CoordError::BadData {
+                        path: self.path.clone(),
+                        what: "capture position",
+                        source,
+                    })
+            }
+            Err(zookeeper_client::Error::NoNode) => {
+                self.version = None;
+                Ok(None)
+            }
+            Err(e) => Err(self.zk()(e)),
+        }
+    }
+
+    /// Stores `pos`, failing with `Conflict` if the node changed since this store's
+    /// last read or write.
+    pub async fn save(&mut self, pos: &CapturePosition) -> Result<(), CoordError> {
+        let data = serde_json::to_vec(pos).map_err(|source| CoordError::BadData {
+            path: self.path.clone(),
+            what: "capture position",
+            source,
+        })?;
+        match self.version {
+            Some(v) => match self.client.set_data(&self.path, &data, Some(v)).await {
+                Ok(stat) => self.version = Some(stat.version),
+                Err(zookeeper_client::Error::BadVersion) => {
+                    return Err(CoordError::Conflict {
+                        path: self.path.clone(),
+                        expected: v,
+                    })
+                }
+                Err(e) => return Err(self.zk()(e)),
+            },
+            None => {
+                let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+                if let Some((parent, _)) = self.path.rsplit_once('/') {
+                    self.client.mkdir(parent, &opts).await.map_err(self.zk())?;
+                }
+                match self.client.create(&self.path, &data, &opts).await {
+                    Ok((stat, _)) => self.version = Some(stat.version),
+                    Err(zookeeper_client::Error::NodeExists) => {
+                        return Err(CoordError::Conflict {
+                            path: self.path.clone(),
+                            expected: -1,
+                        })
+                    }
+                    Err(e) => return Err(self.zk()(e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the stored position (an operator's reset; the next start uses the
+    /// configured start point).
+    pub async fn clear(&mut self) -> Result<(), CoordError> {
+        match self.client.delete(&self.path, None).await {
+            Ok(()) | Err(zookeeper_client::Error::NoNode) => {
+                self.version = None;
+                Ok(())
+            }
+            Err(e) => Err(self.zk()(e)),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! Test support for integration tests (dev-dependency only): where the servers that
+//! `make test` starts are, and names no other test uses.
+//!
+//! A missing address fails the test with a message naming `make test`; an integration
+//! test never passes because its server was absent.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn required(var: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run integration tests with `make test`, which starts the servers and sets it")
+    })
+}
+
+/// `mysql://user:pass@host:port` of the source MariaDB (binlog on).
+pub fn source_url() -> String {
+    required("OTTER_IT_MYSQL_URL")
+}
+
+/// `mysql://user:pass@host:port` of the target MariaDB.
+pub fn target_url() -> String {
+    required("OTTER_IT_TARGET_URL")
+}
+
+/// Kafka bootstrap servers.
+pub fn brokers() -> String {
+    required("OTTER_IT_BROKERS")
+}
+
+/// ZooKeeper connect string.
+pub fn zookeeper() -> String {
+    required("OTTER_IT_ZK")
+}
+
+/// A name unique to this test run and call: `<prefix>_<pid>_<n>_<millis>`, safe as a
+/// database name, topic prefix part or znode name.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let n = N.fetch_add(1, Ordering::Relaxed);
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() % 100_000_000);
+    format!("{prefix}_{}_{n}_{ms}", std::process::id())
+}
+
+/// A connection to the source server.
+pub async fn source() -> anyhow::Result<mysql_async::Conn> {
+    Ok(mysql_async::Conn::from_url(source_url()).await?)
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` with
+/// `what` in the message.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<Option<T>>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if start.elapsed() > timeout {
+            anyhow::bail!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads every record of `topic` from the beginning with a plain Kafka consumer,
+/// until `want` records arrived or `timeout` passed. Returns (key, value) pairs in
+/// partition order (partition 0 first).
+pub async fn read_topic(
+    topic: &str,
+    want: usize,
+    timeout: Duration,
+) -> anyhow::Result<Vec<(i32, Vec<u8>, Vec<u8>)>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", unique("reader"))
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .create()?;
+        let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(5))?;
+        let parts = md.topics().first().map_or(0, |t| t.partitions().len());
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..parts {
+            tpl.add_partition_offset(&topic, p as i32, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        drop(tpl);
+        let mut out = Vec::new();
+        let start = std::time::Instant::now();
+        while out.len() < want && start.elapsed() < timeout {
+            if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                let m = m?;
+                out.push((
+                    m.partition(),
+                    m.key().unwrap_or_default().to_vec(),
+                    m.payload().unwrap_or_default().to_vec(),
+                ));
+            }
+        }
+        out.sort_by_key(|(p, _, _)| *p);
+        Ok(out)
+    })
+    .await?
+}
