@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(mariadb-server mariadb-client zookeeper cmake libcurl4-openssl-dev
-  pkg-config python3-pip)
+  pkg-config python3-pip kcat)
 
 install_packages() {
   local missing=() p
@@ -34,6 +34,16 @@ install_python_client() {
   pip install -q confluent-kafka
 }
 
+# Debian's kcat (librdkafka 2.0.2) fails the ApiVersions handshake with Tansu; the
+# confluent-kafka wheel ships a newer librdkafka. infra/kcat runs kcat against it.
+install_kcat_lib() {
+  local dir=$OTTER_TOOLS/kcat-lib lib
+  [ -e "$dir/librdkafka.so.1" ] && return 0
+  lib=$(python3 -c 'import confluent_kafka, os, glob; d = os.path.dirname(os.path.dirname(confluent_kafka.__file__)); print(sorted(glob.glob(d + "/confluent_kafka.libs/librdkafka-*.so.1"))[0])')
+  mkdir -p "$dir"
+  ln -sf "$lib" "$dir/librdkafka.so.1"
+}
+
 install_broker() {
   [ -x "$TANSU_BIN" ] && return 0
   # Tansu without storage features silently stores nothing; libsql = sqlite engine
@@ -50,7 +60,7 @@ install_broker() {
 case "${1:-all}" in
   packages) install_packages ;;
   broker) install_packages; install_broker ;;
-  python) install_python_client ;;
-  all) install_packages; install_python_client; install_broker ;;
+  python) install_python_client; install_kcat_lib ;;
+  all) install_packages; install_python_client; install_kcat_lib; install_broker ;;
   *) log "usage: $0 [all|packages|broker|python]"; exit 2 ;;
 esac

@@ -22,4 +22,4 @@ pub mod rows;
 pub mod tablemap;
 pub mod values;
 
-pub use decode::{DecodeError, Decoder, Item, Options};
+pub use decode::{Checkpoint, DecodeError, Decoder, Item, Options, SchemaVersions};

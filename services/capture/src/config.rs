@@ -75,10 +75,16 @@ pub struct KafkaConfig {
     /// Replication factor of created topics.
     #[serde(default = "default_replication")]
     pub replication_factor: i32,
-    /// Largest record capture will produce, bytes. Must cover the largest row image
-    /// pair (a 16 MiB BLOB updated is a ~32 MiB record); the broker must accept it too.
+    /// The producer's `message.max.bytes`: largest request batch it builds. Records
+    /// themselves are bounded by `chunk_bytes`.
     #[serde(default = "default_max_message_bytes")]
     pub max_message_bytes: u32,
+    /// Record values larger than this go out as several chunk records (header
+    /// `otter-chunk`, see `schemas/v1/README.md`). Keep it under the broker's
+    /// `message.max.bytes` (1 MB by default) and under 5 MiB for Tansu, whose fetch
+    /// never returns a record larger than that.
+    #[serde(default = "default_chunk_bytes")]
+    pub chunk_bytes: u32,
     /// Producer batching delay, milliseconds.
     #[serde(default = "default_linger_ms")]
     pub linger_ms: u32,
@@ -156,7 +162,10 @@ fn default_replication() -> i32 {
     1
 }
 fn default_max_message_bytes() -> u32 {
-    64 * 1024 * 1024
+    8 * 1024 * 1024
+}
+fn default_chunk_bytes() -> u32 {
+    900 * 1024
 }
 fn default_linger_ms() -> u32 {
     5
@@ -277,6 +286,12 @@ impl Config {
         }
         if self.kafka.max_message_bytes < 1024 * 1024 {
             p.push("kafka.max_message_bytes: must be at least 1 MiB".to_owned());
+        }
+        if self.kafka.chunk_bytes < 1024
+            || u64::from(self.kafka.chunk_bytes) + 64 * 1024
+                > u64::from(self.kafka.max_message_bytes)
+        {
+            p.push("kafka.chunk_bytes: must be at least 1 KiB and 64 KiB below kafka.max_message_bytes".to_owned());
         }
         if !self.zookeeper.root.starts_with('/') {
             p.push(format!(

@@ -18,16 +18,16 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use otter_core::codec::CodecError;
-use otter_core::position::GtidSet;
 use otter_core::{ErrorClass, SourcePos};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::future_producer::OwnedDeliveryResult;
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
 use rdkafka::ClientConfig;
 
-use crate::binlog::Item;
+use crate::binlog::{Checkpoint, Item};
 use crate::config::KafkaConfig;
 use crate::records::{records_of, Route, WireRecord};
 
@@ -54,12 +54,6 @@ pub enum PublishError {
         #[source]
         source: KafkaError,
     },
-    #[error("record for {topic} from {at} is {bytes} bytes, over kafka.max_message_bytes")]
-    TooLarge {
-        topic: String,
-        at: SourcePos,
-        bytes: usize,
-    },
     #[error("cannot encode the change from {at}")]
     Encode {
         at: SourcePos,
@@ -73,7 +67,7 @@ pub enum PublishError {
 impl PublishError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            PublishError::Encode { .. } | PublishError::TooLarge { .. } => ErrorClass::Permanent,
+            PublishError::Encode { .. } => ErrorClass::Permanent,
             PublishError::Delivery { source, .. } | PublishError::CreateTopic { source, .. } => {
                 match source.rdkafka_error_code() {
                     Some(
@@ -93,19 +87,10 @@ impl PublishError {
             PublishError::CreateTopic { .. } => "create_topic",
             PublishError::Metadata { .. } => "topic_metadata",
             PublishError::Delivery { .. } => "delivery",
-            PublishError::TooLarge { .. } => "too_large",
             PublishError::Encode { .. } => "encode",
             PublishError::Canceled { .. } => "canceled",
         }
     }
-}
-
-/// A transaction boundary: once everything before it is acknowledged, capture may
-/// restart from `next`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Acked {
-    pub next: SourcePos,
-    pub gtids: GtidSet,
 }
 
 enum Pending {
@@ -114,7 +99,7 @@ enum Pending {
         topic: String,
         at: SourcePos,
     },
-    Commit(SourcePos, GtidSet),
+    Commit(Checkpoint),
 }
 
 /// Counts for metrics and progress lines.
@@ -132,12 +117,13 @@ pub struct Publisher {
     prefix: String,
     partitions: i32,
     replication: i32,
-    max_bytes: usize,
+    /// Values over this many bytes go out as chunks (see `otter_core::chunk`).
+    chunk_bytes: usize,
     topics: HashMap<String, i32>,
     pending: VecDeque<Pending>,
     pending_records: usize,
     max_in_flight: usize,
-    acked: Option<Acked>,
+    acked: Option<Checkpoint>,
     scratch: Vec<WireRecord>,
     pub stats: PublishStats,
 }
@@ -169,7 +155,7 @@ impl Publisher {
             prefix: cfg.topic_prefix.clone(),
             partitions: cfg.partitions,
             replication: cfg.replication_factor,
-            max_bytes: cfg.max_message_bytes as usize,
+            chunk_bytes: cfg.chunk_bytes as usize,
             topics: HashMap::new(),
             pending: VecDeque::new(),
             pending_records: 0,
@@ -243,16 +229,15 @@ impl Publisher {
     /// Hands one decoded item to the producer (waiting for acknowledgements when too
     /// many records are in flight).
     pub async fn publish(&mut self, item: &Item, now_ms: i64) -> Result<(), PublishError> {
-        if let Item::Commit { next, gtids, .. } = item {
-            self.pending
-                .push_back(Pending::Commit(next.clone(), gtids.clone()));
+        if let Item::Commit(cp) = item {
+            self.pending.push_back(Pending::Commit(cp.clone()));
             self.stats.transactions += 1;
             return Ok(());
         }
         let at = match item {
             Item::Change(e) => e.source.at.clone(),
             Item::Schema(s) => s.source.at.clone(),
-            Item::Commit { .. } => unreachable!("handled above"),
+            Item::Commit(_) => unreachable!("handled above"),
         };
         let mut records = std::mem::take(&mut self.scratch);
         records.clear();
@@ -266,13 +251,6 @@ impl Publisher {
             self.stats.changes += 1;
         }
         for r in &records {
-            if r.value.len() + r.key.len() > self.max_bytes {
-                return Err(PublishError::TooLarge {
-                    topic: r.topic.clone(),
-                    at,
-                    bytes: r.value.len() + r.key.len(),
-                });
-            }
             let partitions = self.ensure_topic(&r.topic).await?;
             match r.route {
                 Route::ByKey => self.send(r, None, &at).await?,
@@ -293,11 +271,36 @@ impl Publisher {
         partition: Option<i32>,
         at: &SourcePos,
     ) -> Result<(), PublishError> {
+        if r.value.len() <= self.chunk_bytes {
+            return self.send_one(r, &r.value, None, partition, at).await;
+        }
+        // Chunks share the key, so the partitioner puts them all on one partition,
+        // and they are handed over back to back: contiguous there.
+        for (header, part) in otter_core::chunk::split(&r.value, self.chunk_bytes) {
+            self.send_one(r, part, Some(&header), partition, at).await?;
+        }
+        Ok(())
+    }
+
+    async fn send_one(
+        &mut self,
+        r: &WireRecord,
+        value: &[u8],
+        chunk: Option<&str>,
+        partition: Option<i32>,
+        at: &SourcePos,
+    ) -> Result<(), PublishError> {
         loop {
             if self.pending_records >= self.max_in_flight {
                 self.wait_one().await?;
             }
-            let mut rec = FutureRecord::to(&r.topic).key(&r.key).payload(&r.value);
+            let mut rec = FutureRecord::to(&r.topic).key(&r.key).payload(value);
+            if let Some(h) = chunk {
+                rec = rec.headers(OwnedHeaders::new().insert(Header {
+                    key: otter_core::chunk::CHUNK_HEADER,
+                    value: Some(h),
+                }));
+            }
             if let Some(p) = partition {
                 rec = rec.partition(p);
             }
@@ -310,7 +313,7 @@ impl Publisher {
                     });
                     self.pending_records += 1;
                     self.stats.records += 1;
-                    self.stats.bytes += (r.key.len() + r.value.len()) as u64;
+                    self.stats.bytes += (r.key.len() + value.len()) as u64;
                     return Ok(());
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
@@ -335,7 +338,7 @@ impl Publisher {
     async fn wait_one(&mut self) -> Result<(), PublishError> {
         while let Some(p) = self.pending.pop_front() {
             match p {
-                Pending::Commit(next, gtids) => self.mark(next, gtids),
+                Pending::Commit(cp) => self.acked = Some(cp),
                 Pending::Record { fut, topic, at } => {
                     self.pending_records -= 1;
                     return Self::check(fut.await, topic, at);
@@ -343,10 +346,6 @@ impl Publisher {
             }
         }
         Ok(())
-    }
-
-    fn mark(&mut self, next: SourcePos, gtids: GtidSet) {
-        self.acked = Some(Acked { next, gtids });
     }
 
     fn check<E>(
@@ -368,8 +367,8 @@ impl Publisher {
             match self.pending.front_mut() {
                 None => return Ok(()),
                 Some(Pending::Commit(..)) => {
-                    if let Some(Pending::Commit(next, gtids)) = self.pending.pop_front() {
-                        self.mark(next, gtids);
+                    if let Some(Pending::Commit(cp)) = self.pending.pop_front() {
+                        self.acked = Some(cp);
                     }
                 }
                 Some(Pending::Record { fut, .. }) => match fut.now_or_never() {
@@ -396,7 +395,7 @@ impl Publisher {
     }
 
     /// The latest transaction boundary everything before which is acknowledged.
-    pub fn acknowledged(&self) -> Option<&Acked> {
+    pub fn acknowledged(&self) -> Option<&Checkpoint> {
         self.acked.as_ref()
     }
 

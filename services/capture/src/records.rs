@@ -70,7 +70,7 @@ pub fn records_of(
                 route: Route::AllPartitions,
             });
         }
-        Item::Commit { .. } => {}
+        Item::Commit(_) => {}
     }
     Ok(())
 }

@@ -13,7 +13,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use otter_coord::{CapturePosition, PositionStore};
+use otter_coord::{CapturePosition, PositionStore, TableVersion};
 use otter_core::position::GtidSet;
 use otter_core::{ErrorClass, SourcePos};
 use tokio::sync::watch;
@@ -72,6 +72,7 @@ pub async fn run(
 struct Start {
     pos: SourcePos,
     gtids: GtidSet,
+    versions: crate::binlog::SchemaVersions,
     /// MariaDB GTID start (no stored position yet, `gtid:` configured).
     by_gtid: bool,
 }
@@ -84,9 +85,20 @@ async fn start_point(
     if let Some(p) = store.load().await? {
         let gtids = GtidSet::parse(&p.gtids).unwrap_or_default();
         info!(pipeline = %cfg.pipeline, file = %p.file, offset = p.offset, "resuming from the stored position");
+        let versions = p
+            .schema_versions
+            .iter()
+            .map(|v| {
+                (
+                    otter_core::TableId::new(v.db.clone(), v.table.clone()),
+                    v.version,
+                )
+            })
+            .collect();
         return Ok(Start {
             pos: SourcePos::new(p.file, p.offset),
             gtids,
+            versions: Arc::new(versions),
             by_gtid: false,
         });
     }
@@ -99,6 +111,7 @@ async fn start_point(
             Start {
                 pos,
                 gtids,
+                versions: Default::default(),
                 by_gtid: false,
             }
         }
@@ -107,6 +120,7 @@ async fn start_point(
             Start {
                 pos,
                 gtids: GtidSet::Empty,
+                versions: Default::default(),
                 by_gtid: false,
             }
         }
@@ -115,6 +129,7 @@ async fn start_point(
             Start {
                 pos: SourcePos::new("", 4),
                 gtids: g,
+                versions: Default::default(),
                 by_gtid: true,
             }
         }
@@ -124,7 +139,7 @@ async fn start_point(
 fn decoder_options(
     cfg: &Config,
     info: &ServerInfo,
-    generated: std::collections::HashMap<otter_core::TableId, Vec<String>>,
+    catalog: std::collections::HashMap<otter_core::TableId, crate::binlog::rows::TableCatalog>,
 ) -> Result<Options, CaptureError> {
     let filter = TableFilter::new(&cfg.tables)
         .map_err(|e| crate::config::ConfigError::Invalid(vec![format!("tables: {e}")]))?;
@@ -133,7 +148,7 @@ fn decoder_options(
         statements: StatementPolicy::Refuse,
         collations: crate::binlog::charset::Collations::from_server(info.collations.clone()),
         filter: Some(Arc::new(move |t: &otter_core::TableId| filter.allows(t))),
-        generated,
+        catalog,
         ..Options::default()
     })
 }
@@ -153,12 +168,13 @@ async fn session(
     .await?;
     let mut store = PositionStore::new(zk, &cfg.pipeline);
     let start = start_point(cfg, source, &mut store).await?;
-    let generated = source.generated_columns().await?;
+    let catalog = source.catalog(None).await?;
     let mut decoder = Decoder::new(
         start.pos.file.clone(),
-        decoder_options(cfg, &info, generated)?,
+        decoder_options(cfg, &info, catalog)?,
     );
     decoder.set_gtids(start.gtids.clone());
+    decoder.set_versions(start.versions.clone());
     decoder.expect_checksums(info.crc32);
     let gtid_start = start.by_gtid.then_some(&start.gtids);
     let heartbeat = Duration::from_secs(u64::from(cfg.source.heartbeat_secs.max(1)));
@@ -200,8 +216,16 @@ async fn session(
                     }
                     let now = now_ms();
                     for item in items.drain(..) {
-                        if let Item::Change(e) = &item {
-                            metrics.events.with_label_values(&[pipeline, e.op.name()]).inc();
+                        match &item {
+                            Item::Change(e) => metrics.events.with_label_values(&[pipeline, e.op.name()]).inc(),
+                            // The catalog may have changed: generated and JSON columns
+                            // are re-read before the table's next transaction decodes.
+                            Item::Schema(s) => {
+                                for (t, entry) in source.catalog(Some(&s.table)).await? {
+                                    decoder.set_catalog(t, entry);
+                                }
+                            }
+                            Item::Commit(_) => {}
                         }
                         publisher.publish(&item, now).await?;
                     }
@@ -244,6 +268,15 @@ async fn save_position(
             gtids: acked.gtids.to_string(),
             source_server_id: info.server_id,
             updated_ms: now_ms(),
+            schema_versions: acked
+                .versions
+                .iter()
+                .map(|(t, &version)| TableVersion {
+                    db: t.db.clone(),
+                    table: t.table.clone(),
+                    version,
+                })
+                .collect(),
         })
         .await?;
     metrics

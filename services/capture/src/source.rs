@@ -24,6 +24,7 @@ use otter_core::position::GtidSet;
 use otter_core::{ErrorClass, SourcePos, TableId};
 
 use crate::binlog::event::{self as ev, ty};
+use crate::binlog::rows::TableCatalog;
 use crate::config::redact_url;
 
 /// MySQL/MariaDB error numbers capture reacts to.
@@ -158,7 +159,7 @@ impl Source {
         let server_id = server_id.unwrap_or(0);
         let mut problems = Vec::new();
         let expect = [
-            ("log_bin", "1"),
+            ("log_bin", "ON"),
             ("binlog_format", "ROW"),
             ("binlog_row_image", "FULL"),
             ("binlog_row_metadata", "FULL"),
@@ -171,8 +172,7 @@ impl Source {
             let got = got
                 .flatten()
                 .unwrap_or_else(|| "(not available on this server)".into());
-            let ok = got.eq_ignore_ascii_case(want)
-                || (var == "log_bin" && got.eq_ignore_ascii_case("ON"));
+            let ok = got.eq_ignore_ascii_case(want) || (var == "log_bin" && got == "1");
             if !ok {
                 problems.push(format!("{var}: expected {want}, found {got}"));
             }
@@ -240,17 +240,66 @@ impl Source {
         Ok((SourcePos::new(file, pos), gtids))
     }
 
-    /// Generated columns per table, from the live catalog.
-    pub async fn generated_columns(&self) -> Result<HashMap<TableId, Vec<String>>, SourceError> {
+    /// What the live catalog says about tables beyond their table maps: generated
+    /// columns, and MariaDB JSON columns (LONGTEXT with a `json_valid` check). All
+    /// tables, or only `only`.
+    pub async fn catalog(
+        &self,
+        only: Option<&TableId>,
+    ) -> Result<HashMap<TableId, TableCatalog>, SourceError> {
         let mut conn = self.connect().await?;
-        let rows: Vec<(Option<String>, Option<String>, Option<String>)> = conn
-            .query("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE EXTRA LIKE '%GENERATED%'")
+        let q = |what| move |source| SourceError::Query { what, source };
+        let (filter, params): (&str, Vec<String>) = match only {
+            Some(t) => (
+                " AND TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+                vec![t.db.clone(), t.table.clone()],
+            ),
+            None => ("", vec![]),
+        };
+        let gen: Vec<(Option<String>, Option<String>, Option<String>)> = conn
+            .exec(
+                format!("SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME FROM information_schema.COLUMNS WHERE EXTRA LIKE '%GENERATED%'{filter}"),
+                params.clone(),
+            )
             .await
-            .map_err(|source| SourceError::Query { what: "reading generated columns", source })?;
-        let mut map: HashMap<TableId, Vec<String>> = HashMap::new();
-        for (db, t, c) in rows {
+            .map_err(q("reading generated columns"))?;
+        let mut map: HashMap<TableId, TableCatalog> = HashMap::new();
+        if let Some(t) = only {
+            map.insert(t.clone(), TableCatalog::default());
+        }
+        for (db, t, c) in gen {
             if let (Some(db), Some(t), Some(c)) = (db, t, c) {
-                map.entry(TableId::new(db, t)).or_default().push(c);
+                map.entry(TableId::new(db, t))
+                    .or_default()
+                    .generated
+                    .push(c);
+            }
+        }
+        // MySQL has no CHECK_CONSTRAINTS.TABLE_NAME before 8.0.16 and JSON there is a
+        // binary type anyway: a failing query here only means no MariaDB JSON columns.
+        let checks: Vec<(Option<String>, Option<String>, Option<String>)> = conn
+            .exec(
+                format!(
+                    "SELECT CONSTRAINT_SCHEMA, TABLE_NAME, CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS WHERE CHECK_CLAUSE LIKE 'json_valid(%'{}",
+                    filter.replace("TABLE_SCHEMA", "CONSTRAINT_SCHEMA")
+                ),
+                params,
+            )
+            .await
+            .unwrap_or_default();
+        for (db, t, clause) in checks {
+            let (Some(db), Some(t), Some(clause)) = (db, t, clause) else {
+                continue;
+            };
+            // `json_valid(`col`)`: the whole clause must be exactly that.
+            let col = clause
+                .strip_prefix("json_valid(`")
+                .and_then(|r| r.strip_suffix("`)"));
+            if let Some(col) = col {
+                map.entry(TableId::new(db, t))
+                    .or_default()
+                    .json
+                    .push(col.replace("``", "`"));
             }
         }
         let _ = conn.disconnect().await;

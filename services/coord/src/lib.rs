@@ -9,7 +9,7 @@ pub mod error;
 pub mod position;
 
 pub use error::CoordError;
-pub use position::{CapturePosition, PositionStore};
+pub use position::{CapturePosition, PositionStore, TableVersion};
 
 use std::time::Duration;
 

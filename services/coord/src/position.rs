@@ -29,6 +29,18 @@ pub struct CapturePosition {
     pub source_server_id: u32,
     /// Wall-clock time of the write, milliseconds since the epoch (informational).
     pub updated_ms: i64,
+    /// Schema versions of tables whose shape changed while captured (others are 1),
+    /// so records re-published after a restart carry the same versions.
+    #[serde(default)]
+    pub schema_versions: Vec<TableVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TableVersion {
+    pub db: String,
+    pub table: String,
+    pub version: u32,
 }
 
 pub struct PositionStore {

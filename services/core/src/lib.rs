@@ -5,6 +5,7 @@
 //! into [`event::ChangeEvent`]s, [`codec`] turns them into Kafka records and back, and
 //! apply turns them into target statements. No other row type crosses a crate boundary.
 
+pub mod chunk;
 pub mod codec;
 pub mod error;
 pub mod event;

@@ -69,8 +69,9 @@ where
 }
 
 /// Reads every record of `topic` from the beginning with a plain Kafka consumer,
-/// until `want` records arrived or `timeout` passed. Returns (key, value) pairs in
-/// partition order (partition 0 first).
+/// until `want` records arrived or `timeout` passed, joining chunked records
+/// (`otter_core::chunk`). Returns (partition, key, value) in partition order
+/// (partition 0 first), each partition in offset order.
 pub async fn read_topic(
     topic: &str,
     want: usize,
@@ -96,15 +97,23 @@ pub async fn read_topic(
         consumer.assign(&tpl)?;
         drop(tpl);
         let mut out = Vec::new();
+        let mut chunks = otter_core::chunk::Reassembler::default();
         let start = std::time::Instant::now();
         while out.len() < want && start.elapsed() < timeout {
             if let Some(m) = consumer.poll(Duration::from_millis(200)) {
+                use rdkafka::message::Headers;
                 let m = m?;
-                out.push((
-                    m.partition(),
-                    m.key().unwrap_or_default().to_vec(),
-                    m.payload().unwrap_or_default().to_vec(),
-                ));
+                let header = m.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == otter_core::chunk::CHUNK_HEADER)
+                        .and_then(|h| h.value.map(<[u8]>::to_vec))
+                });
+                let payload = m.payload().unwrap_or_default();
+                if let Some(value) =
+                    chunks.push(m.partition(), m.offset(), header.as_deref(), payload)?
+                {
+                    out.push((m.partition(), m.key().unwrap_or_default().to_vec(), value));
+                }
             }
         }
         out.sort_by_key(|(p, _, _)| *p);

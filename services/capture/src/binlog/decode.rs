@@ -12,7 +12,7 @@
 //!   binlog position (and the table, when known), after which the decoder must not be
 //!   fed again (its transaction state is unknown).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -141,11 +141,21 @@ pub enum Item {
     Schema(SchemaChange),
     /// End of a transaction: `next` is the position just past it; `gtids` the
     /// executed set including it.
-    Commit {
-        next: SourcePos,
-        gtid: Option<String>,
-        gtids: GtidSet,
-    },
+    Commit(Checkpoint),
+}
+
+/// Schema version per table that changed since capture began (others are at 1).
+/// Shared copy-on-write: each commit carries the map as of that commit.
+pub type SchemaVersions = Arc<BTreeMap<TableId, u32>>;
+
+/// A restart point just past a transaction: resuming here with this state decodes
+/// the rest of the binlog exactly as an uninterrupted run would have.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Checkpoint {
+    pub next: SourcePos,
+    /// Executed GTID set including the transaction.
+    pub gtids: GtidSet,
+    pub versions: SchemaVersions,
 }
 
 /// Events seen that carry no row data, by reason; exposed as metrics by capture.
@@ -189,8 +199,8 @@ pub struct Options {
     pub collations: Collations,
     /// Which tables to decode; `None` = all.
     pub filter: Option<TableFilter>,
-    /// Generated columns per table, from the source catalog.
-    pub generated: HashMap<TableId, Vec<String>>,
+    /// Per table, what the source catalog says beyond the table maps.
+    pub catalog: HashMap<TableId, rows::TableCatalog>,
 }
 
 pub struct Decoder {
@@ -206,7 +216,7 @@ pub struct Decoder {
     /// Inner events of the last transaction payload (header + body), for a network
     /// stream that re-emits them to recognise and drop.
     payload_events: std::collections::VecDeque<Vec<u8>>,
-    versions: HashMap<TableId, u32>,
+    versions: SchemaVersions,
     txn: Option<Txn>,
     gtids: GtidSet,
     pub counters: Counters,
@@ -222,7 +232,7 @@ impl Decoder {
             filtered_ids: Default::default(),
             payload_rows: None,
             payload_events: Default::default(),
-            versions: HashMap::new(),
+            versions: SchemaVersions::default(),
             txn: None,
             gtids: GtidSet::Empty,
             counters: Counters::default(),
@@ -231,6 +241,12 @@ impl Decoder {
 
     pub fn file(&self) -> &str {
         &self.file
+    }
+
+    /// Replaces what the catalog says about `table` (after DDL touched it). Takes
+    /// effect at the table's next table map, i.e. its next transaction.
+    pub fn set_catalog(&mut self, table: TableId, entry: rows::TableCatalog) {
+        self.opts.catalog.insert(table, entry);
     }
 
     /// For a replica stream: whether events before the first format description
@@ -336,11 +352,15 @@ impl Decoder {
                 self.commit(end, out);
             }
             ty::TABLE_MAP => {
-                let map = tablemap::parse_table_map(body, self.format.table_id_len(ty::TABLE_MAP))
-                    .map_err(|source| DecodeError::TableMap {
-                        at: at.clone(),
-                        source,
-                    })?;
+                let map = tablemap::parse_table_map(
+                    body,
+                    self.format.table_id_len(ty::TABLE_MAP),
+                    self.format.flavor,
+                )
+                .map_err(|source| DecodeError::TableMap {
+                    at: at.clone(),
+                    source,
+                })?;
                 let table = TableId::new(map.db.clone(), map.table.clone());
                 if self.opts.filter.as_ref().is_some_and(|f| !f(&table)) {
                     self.tables.remove(&map.table_id);
@@ -348,18 +368,14 @@ impl Decoder {
                     return Ok(());
                 }
                 self.filtered_ids.remove(&map.table_id);
-                let version = *self.versions.entry(table.clone()).or_insert(1);
-                let generated = self
-                    .opts
-                    .generated
-                    .get(&table)
-                    .map(Vec::as_slice)
-                    .unwrap_or_default();
+                let version = self.versions.get(&table).copied().unwrap_or(1);
+                let empty = rows::TableCatalog::default();
+                let catalog = self.opts.catalog.get(&table).unwrap_or(&empty);
                 let def = TableDef::plan(
                     &map,
                     &self.opts.collations,
                     &self.opts.assume,
-                    generated,
+                    catalog,
                     version,
                 )
                 .map_err(|source| DecodeError::Plan {
@@ -536,7 +552,9 @@ impl Decoder {
                     if self.opts.filter.as_ref().is_some_and(|f| !f(&table)) {
                         continue;
                     }
-                    let v = self.versions.entry(table.clone()).or_insert(1);
+                    let v = Arc::make_mut(&mut self.versions)
+                        .entry(table.clone())
+                        .or_insert(1);
                     *v += 1;
                     let version = *v;
                     let source = self.source_info(server, &at, i as u32, ts);
@@ -756,11 +774,16 @@ impl Decoder {
             s.txn.last = true;
         }
         out.extend(items);
-        out.push(Item::Commit {
+        out.push(Item::Commit(Checkpoint {
             next: SourcePos::new(self.file.clone(), end),
-            gtid: txn.gtid,
             gtids: self.gtids.clone(),
-        });
+            versions: self.versions.clone(),
+        }));
+    }
+
+    /// Restores the schema versions of a checkpoint (on resume).
+    pub fn set_versions(&mut self, versions: SchemaVersions) {
+        self.versions = versions;
     }
 
     /// The inner events of the transaction payload decoded last (emptied by the call).

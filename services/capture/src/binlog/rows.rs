@@ -28,6 +28,15 @@ pub struct Assumptions {
     pub charset: Option<String>,
 }
 
+/// What the source catalog knows about a table that its table maps do not say.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCatalog {
+    /// Generated (virtual or stored) columns.
+    pub generated: Vec<String>,
+    /// MariaDB JSON columns: LONGTEXT with a `json_valid()` check in the catalog.
+    pub json: Vec<String>,
+}
+
 /// A table map turned into a decoding plan and the schema its events carry.
 #[derive(Debug)]
 pub struct TableDef {
@@ -77,13 +86,13 @@ fn kind_of(col: &MapColumn, text: Option<TextCodec>, unsigned: Option<bool>) -> 
 }
 
 impl TableDef {
-    /// Builds the plan. `generated` names generated columns (from the source catalog;
-    /// table maps do not mark them). `version` is the table's schema version.
+    /// Builds the plan. `catalog` names generated and (MariaDB) JSON columns, which
+    /// table maps do not mark. `version` is the table's schema version.
     pub fn plan(
         map: &TableMap,
         collations: &Collations,
         assume: &Assumptions,
-        generated: &[String],
+        catalog: &TableCatalog,
         version: u32,
     ) -> Result<TableDef, PlanError> {
         let mut readers = Vec::with_capacity(map.columns.len());
@@ -140,6 +149,7 @@ impl TableDef {
                         .collect::<Result<Vec<_>, _>>()
                         .map(Some)
                 };
+            let json_text = catalog.json.iter().any(|j| j == &name) && col.is_character();
             readers.push(ColumnReader {
                 type_code: col.type_code,
                 real_type: col.real_type,
@@ -149,6 +159,7 @@ impl TableDef {
                 text,
                 enum_values: decode_names(&col.enum_values)?,
                 set_values: decode_names(&col.set_values)?,
+                json_text,
             });
             if col.type_code == ct::JSON {
                 json_index.push(Some(json_count));
@@ -156,9 +167,14 @@ impl TableDef {
             } else {
                 json_index.push(None);
             }
-            let generated = generated.iter().any(|g| g == &name);
+            let generated = catalog.generated.iter().any(|g| g == &name);
+            let kind = if json_text {
+                ColumnKind::Json
+            } else {
+                kind_of(col, text, unsigned)
+            };
             columns.push(Column {
-                kind: kind_of(col, text, unsigned),
+                kind,
                 name,
                 generated,
             });

@@ -6,6 +6,7 @@
 //! operator asked for it, to apply an explicit assumption), never this module's.
 
 use super::cursor::{Cursor, Short};
+use super::event::Flavor;
 
 /// Column type codes as they appear in table maps (MySQL `enum_field_types`).
 pub mod ct {
@@ -69,6 +70,14 @@ pub struct MapColumn {
 }
 
 impl MapColumn {
+    /// Whether the column has a bit in the SIGNEDNESS metadata. MySQL gives bits to
+    /// the numeric types only; MariaDB also to YEAR (it does not to BIT), which a
+    /// probe against MariaDB 10.11 shows (see `tests::mariadb_counts_year_in_signedness`).
+    pub fn in_signedness_bitmap(&self, flavor: Flavor) -> bool {
+        self.is_numeric() || (flavor == Flavor::MariaDb && self.type_code == ct::YEAR)
+    }
+
+    /// Numeric types, for which signedness changes the value.
     pub fn is_numeric(&self) -> bool {
         matches!(
             self.type_code,
@@ -169,7 +178,11 @@ fn meta_len(code: u8) -> Option<usize> {
     })
 }
 
-pub fn parse_table_map(body: &[u8], table_id_len: usize) -> Result<TableMap, TableMapError> {
+pub fn parse_table_map(
+    body: &[u8],
+    table_id_len: usize,
+    flavor: Flavor,
+) -> Result<TableMap, TableMapError> {
     let mut c = Cursor::new(body);
     let table_id = c.uint_n(table_id_len, "table id")?;
     c.skip(2, "table map flags")?;
@@ -236,7 +249,7 @@ pub fn parse_table_map(body: &[u8], table_id_len: usize) -> Result<TableMap, Tab
         primary_key: None,
         has_optional_metadata: false,
     };
-    parse_optional(&mut map, c.take_rest())?;
+    parse_optional(&mut map, c.take_rest(), flavor)?;
     Ok(map)
 }
 
@@ -247,7 +260,11 @@ fn msb_bits(bytes: &[u8]) -> impl Iterator<Item = bool> + '_ {
         .flat_map(|b| (0..8).rev().map(move |i| b & (1 << i) != 0))
 }
 
-fn parse_optional(map: &mut TableMap, mut rest: &[u8]) -> Result<(), TableMapError> {
+fn parse_optional(
+    map: &mut TableMap,
+    mut rest: &[u8],
+    flavor: Flavor,
+) -> Result<(), TableMapError> {
     while !rest.is_empty() {
         let mut c = Cursor::new(rest);
         let field = c.u8("optional metadata type")?;
@@ -259,7 +276,7 @@ fn parse_optional(map: &mut TableMap, mut rest: &[u8]) -> Result<(), TableMapErr
         match field {
             1 => {
                 let mut bits = msb_bits(value);
-                for col in cols.iter_mut().filter(|c| c.is_numeric()) {
+                for col in cols.iter_mut().filter(|c| c.in_signedness_bitmap(flavor)) {
                     col.unsigned = Some(bits.next().ok_or(TableMapError::MetadataCount {
                         field: "signedness",
                     })?);
@@ -364,4 +381,33 @@ fn parse_optional(map: &mut TableMap, mut rest: &[u8]) -> Result<(), TableMapErr
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Table map of `(a YEAR, c TINYINT, f TINYINT UNSIGNED)` as MariaDB 10.11 wrote it:
+    /// signedness byte 0xa0 gives YEAR a bit.
+    fn year_table_map(signedness: u8) -> Vec<u8> {
+        let mut b = vec![
+            1, 0, 0, 0, 0, 0, 1, 0, 1, b'q', 0, 2, b's', b'y', 0, 3, 0x0d, 0x01, 0x01, 0, 0x07,
+        ];
+        b.extend_from_slice(&[0x01, 0x01, signedness]);
+        b
+    }
+
+    #[test]
+    fn mariadb_counts_year_in_signedness() {
+        let map = parse_table_map(&year_table_map(0xa0), 6, Flavor::MariaDb).expect("valid");
+        assert_eq!(map.columns[1].unsigned, Some(false), "TINYINT");
+        assert_eq!(map.columns[2].unsigned, Some(true), "TINYINT UNSIGNED");
+    }
+
+    #[test]
+    fn mysql_gives_year_no_signedness_bit() {
+        let map = parse_table_map(&year_table_map(0x40), 6, Flavor::MySql).expect("valid");
+        assert_eq!(map.columns[1].unsigned, Some(false));
+        assert_eq!(map.columns[2].unsigned, Some(true));
+    }
 }

@@ -182,6 +182,8 @@ pub struct ColumnReader {
     pub text: Option<TextCodec>,
     pub enum_values: Option<Vec<String>>,
     pub set_values: Option<Vec<String>>,
+    /// A text column holding JSON (MariaDB's JSON type): its text is the document.
+    pub json_text: bool,
 }
 
 impl ColumnReader {
@@ -200,10 +202,16 @@ impl ColumnReader {
     fn text_or_bytes(&self, bytes: &[u8]) -> Result<Value, ValueError> {
         match self.text.ok_or(ValueError::MissingMetadata("charset"))? {
             TextCodec::Binary => Ok(Value::Bytes(bytes.to_vec())),
-            codec => codec
-                .decode(bytes)
-                .map(Value::Text)
-                .map_err(|e| ValueError::Charset(e.to_string())),
+            codec => {
+                let text = codec
+                    .decode(bytes)
+                    .map_err(|e| ValueError::Charset(e.to_string()))?;
+                Ok(if self.json_text {
+                    Value::Json(text)
+                } else {
+                    Value::Text(text)
+                })
+            }
         }
     }
 
@@ -470,6 +478,7 @@ mod tests {
             text: None,
             enum_values: None,
             set_values: None,
+            json_text: false,
         };
         let v = r
             .read(
@@ -501,6 +510,7 @@ mod tests {
             text: None,
             enum_values: None,
             set_values: None,
+            json_text: false,
         };
         assert_eq!(
             r.read(&mut Cursor::new(&[1, 0, 0, 0]), false),

@@ -1,0 +1,46 @@
+# otter: make help lists the targets.
+SHELL := bash
+.DEFAULT_GOAL := help
+
+# Addresses of the local stack (infra/up.sh), handed to integration tests.
+IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
+          OTTER_IT_TARGET_URL=mysql://otter:otter@127.0.0.1:3308 \
+          OTTER_IT_BROKERS=127.0.0.1:9092 \
+          OTTER_IT_ZK=127.0.0.1:2181
+IT_FEATURES := otter-capture/it,otter-coord/it
+TEST_THREADS ?= 2
+
+.PHONY: help up down status demo test test-unit fmt lint bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+up: ## install what is missing and start MariaDB x2, ZooKeeper and Tansu on 127.0.0.1
+	infra/up.sh
+
+down: ## stop the local stack (data kept; infra/down.sh --wipe removes it)
+	infra/down.sh
+
+status: ## say what runs where and what is missing
+	infra/status.sh
+
+demo: ## bring everything up, run capture against a sample workload, show the topics
+	infra/demo.sh
+
+test: ## every test: unit, fixtures, and integration tests against the real servers
+	infra/up.sh
+	infra/install.sh python
+	$(IT_ENV) cargo test --workspace --features $(IT_FEATURES) -- --test-threads=$(TEST_THREADS)
+
+test-unit: ## unit and fixture tests only (no servers needed)
+	cargo test --workspace
+
+fmt: ## format the code
+	cargo fmt --all
+
+lint: ## rustfmt check and clippy with warnings as errors
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --features $(IT_FEATURES) -- -D warnings
+
+bench: ## capture throughput benchmark (see loadtest/README.md)
+	loadtest/capture-bench.sh

@@ -1,0 +1,110 @@
+//! Shared helpers of the capture integration tests.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use otter_capture::config::Config;
+use otter_core::codec::{self, Record};
+use otter_testkit as kit;
+
+/// The source's current binlog end, as `file:offset`.
+pub async fn source_head() -> String {
+    let mut c = kit::source().await.expect("source reachable");
+    let row: mysql_async::Row = c
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .expect("query")
+        .expect("binlog on");
+    let file: String = row.get(0).expect("file");
+    let pos: u64 = row.get(1).expect("pos");
+    format!("{file}:{pos}")
+}
+
+/// Runs `sql` statements on the source, in one session.
+pub async fn source_exec(sql: &[&str]) {
+    let mut c = kit::source().await.expect("source reachable");
+    for s in sql {
+        c.query_drop(*s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+/// Replica server ids must be unique among the source's replicas: a second replica
+/// with the same id makes the source drop the first one's stream.
+pub fn next_server_id() -> u32 {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    10_000
+        + (std::process::id() % 10_000) * 100
+        + N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100
+}
+
+/// A capture config for one test: its own pipeline, topic prefix and database.
+pub fn config_text(pipeline: &str, prefix: &str, db: &str, start: &str, url: &str) -> String {
+    format!(
+        r#"
+pipeline = "{pipeline}"
+[source]
+url = "{url}"
+server_id = {server_id}
+start = "{start}"
+[kafka]
+brokers = "{brokers}"
+topic_prefix = "{prefix}"
+partitions = 3
+linger_ms = 2
+[zookeeper]
+connect = "{zk}"
+root = "/otter-it"
+[tables]
+include = ["{db}\\..*"]
+[capture]
+position_interval_ms = 50
+retry_ms = 200
+"#,
+        server_id = next_server_id(),
+        brokers = kit::brokers(),
+        zk = kit::zookeeper(),
+    )
+}
+
+pub fn config(pipeline: &str, prefix: &str, db: &str, start: &str) -> Config {
+    Config::parse(
+        &config_text(pipeline, prefix, db, start, &kit::source_url()),
+        "test",
+    )
+    .expect("valid test config")
+}
+
+/// Starts capture in this process; returns the stop switch and its task.
+pub fn spawn_capture(
+    cfg: Config,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), otter_capture::error::CaptureError>>,
+) {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("info,zookeeper_client=warn")
+        .try_init();
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let metrics =
+        otter_capture::metrics::Metrics::new(&prometheus::Registry::new()).expect("metrics");
+    let task = tokio::spawn(otter_capture::run::run(cfg, metrics, rx));
+    (tx, task)
+}
+
+/// Decoded records of a topic (every partition), waiting for at least `want`.
+pub async fn records(topic: &str, want: usize, timeout: Duration) -> Vec<(i32, String, Record)> {
+    let raw = kit::read_topic(topic, want, timeout)
+        .await
+        .expect("topic readable");
+    raw.into_iter()
+        .map(|(p, k, v)| {
+            let rec = codec::decode(&v)
+                .unwrap_or_else(|e| panic!("record in {topic} does not decode: {e}"));
+            (p, String::from_utf8(k).expect("utf8 key"), rec)
+        })
+        .collect()
+}
