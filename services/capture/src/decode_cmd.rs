@@ -1,15 +1,16 @@
 //! `otter-capture decode FILE...`: prints the records a recorded binlog file would
-//! publish, one envelope per line, like mysqlbinlog does for SQL.
+//! publish, one envelope per line, like mysqlbinlog does for SQL. Streams: memory
+//! stays at about one event and one transaction, whatever the file's size.
 
 use std::io::Write;
 
 use anyhow::Context;
 
 use crate::binlog::decode::{Options, StatementPolicy};
-use crate::binlog::file::decode_file;
+use crate::binlog::file::decode_reader;
 use crate::binlog::rows::Assumptions;
-use crate::binlog::{DecodeError, Item};
-use crate::records::{records_of, WireRecord};
+use crate::binlog::{DecodeError, Decoder, Item};
+use crate::records::Records;
 
 /// Options of the `decode` command.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -53,74 +54,109 @@ impl DecodeArgs {
     }
 }
 
-/// Renders the items of one file as lines; returns them and the error that stopped
-/// decoding, if any (everything committed before the error is rendered).
+/// Decodes `input` and hands each record, rendered as one line (no newline), to
+/// `line`. Returns the decoder (for its counters) or the error that stopped decoding;
+/// everything committed before the error has been handed over.
+pub fn decode_lines(
+    name: &str,
+    input: impl std::io::Read,
+    args: &DecodeArgs,
+    now_ms: i64,
+    mut line: impl FnMut(&[u8]),
+) -> Result<Decoder, DecodeError> {
+    let mut records = Records::new(&args.prefix);
+    let mut buf = Vec::with_capacity(4096);
+    decode_reader(name, input, args.options(), |items: &[Item]| {
+        for item in items {
+            if let Err(e) = records.build(item, now_ms) {
+                // Values the decoder produced always encode; say so loudly if not.
+                line(format!("encode error: {e}").as_bytes());
+            }
+            for r in records.as_slice() {
+                if args.with_keys {
+                    buf.clear();
+                    buf.extend_from_slice(b"{\"topic\":");
+                    otter_core::codec::write_json_str(&mut buf, &r.topic);
+                    buf.extend_from_slice(b",\"key\":");
+                    buf.extend_from_slice(&r.key);
+                    buf.extend_from_slice(b",\"value\":");
+                    buf.extend_from_slice(&r.value);
+                    buf.push(b'}');
+                    line(&buf);
+                } else {
+                    line(&r.value);
+                }
+            }
+        }
+    })
+}
+
+fn summary(name: &str, records: u64, dec: &Decoder) -> String {
+    let c = &dec.counters;
+    format!(
+        "{name}: {records} records; passed over: {} statement events, {} ignorable events, {} heartbeats; gtids: {}",
+        c.statement_events,
+        c.ignorable_events,
+        c.heartbeats,
+        dec.gtids()
+    )
+}
+
+/// Renders one in-memory file as lines (for tests): the lines, the error that
+/// stopped decoding if any, and the summary line.
 pub fn render_file(
     name: &str,
     bytes: &[u8],
     args: &DecodeArgs,
 ) -> (Vec<String>, Option<DecodeError>, String) {
     let mut lines = Vec::new();
-    let mut records: Vec<WireRecord> = Vec::new();
-    let mut encode_error = None;
-    let result = decode_file(name, bytes, args.options(), |items: &[Item]| {
-        for item in items {
-            records.clear();
-            if let Err(e) = records_of(item, &args.prefix, 0, &mut records) {
-                encode_error.get_or_insert(e.to_string());
-            }
-            for r in &records {
-                let value = String::from_utf8_lossy(&r.value).into_owned();
-                lines.push(if args.with_keys {
-                    format!(
-                        "{{\"topic\":{},\"key\":{},\"value\":{value}}}",
-                        serde_json::Value::String(r.topic.clone()),
-                        String::from_utf8_lossy(&r.key)
-                    )
-                } else {
-                    value
-                });
-            }
-        }
+    let result = decode_lines(name, bytes, args, 0, |l| {
+        lines.push(String::from_utf8_lossy(l).into_owned())
     });
-    let (err, summary) = match result {
+    match result {
         Ok(dec) => {
-            let c = &dec.counters;
-            (None, format!(
-                "{name}: {} records; passed over: {} statement events, {} ignorable events, {} heartbeats; gtids: {}",
-                lines.len(), c.statement_events, c.ignorable_events, c.heartbeats, dec.gtids()
-            ))
+            let s = summary(name, lines.len() as u64, &dec);
+            (lines, None, s)
         }
-        Err(e) => (Some(e), String::new()),
-    };
-    if let Some(e) = encode_error {
-        lines.push(format!("encode error: {e}"));
+        Err(e) => (lines, Some(e), String::new()),
     }
-    (lines, err, summary)
 }
 
 pub fn run(args: &DecodeArgs) -> anyhow::Result<bool> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
     let mut ok = true;
     for path in &args.files {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let input = std::io::BufReader::with_capacity(1 << 20, file);
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        let (lines, err, summary) = render_file(&name, &bytes, args);
-        for l in lines {
-            writeln!(out, "{l}")?;
+        let mut records = 0u64;
+        let mut write_err = None;
+        let result = decode_lines(&name, input, args, now_ms, |l| {
+            records += 1;
+            if write_err.is_none() {
+                if let Err(e) = out.write_all(l).and_then(|()| out.write_all(b"\n")) {
+                    write_err = Some(e);
+                }
+            }
+        });
+        if let Some(e) = write_err {
+            return Err(e).context("cannot write to standard output");
         }
         out.flush()?;
-        match err {
-            Some(e) => {
+        match result {
+            Ok(dec) => eprintln!("{}", summary(&name, records, &dec)),
+            Err(e) => {
                 eprintln!("error: {}: {}", path.display(), error_chain(&e));
                 ok = false;
             }
-            None => eprintln!("{summary}"),
         }
     }
     Ok(ok)

@@ -29,6 +29,10 @@ enum Command {
         /// Validate and print the configuration (password redacted), then exit.
         #[arg(long)]
         check_config: bool,
+        /// Stop cleanly once everything up to this binlog position (FILE:OFFSET) is
+        /// acknowledged, and print a JSON summary (used by loadtest/).
+        #[arg(long, value_parser = parse_pos)]
+        stop_at: Option<otter_core::SourcePos>,
     },
     /// Print the records recorded binlog files would publish, one JSON envelope per line.
     ///
@@ -49,7 +53,15 @@ fn init_tracing() {
     }
 }
 
-async fn run_capture(config: PathBuf, check: bool) -> anyhow::Result<bool> {
+fn parse_pos(s: &str) -> Result<otter_core::SourcePos, String> {
+    otter_core::SourcePos::parse(s).map_err(|e| e.to_string())
+}
+
+async fn run_capture(
+    config: PathBuf,
+    check: bool,
+    stop_at: Option<otter_core::SourcePos>,
+) -> anyhow::Result<bool> {
     let cfg = Config::load(&config)?;
     if check {
         println!("{}", cfg.redacted());
@@ -70,8 +82,14 @@ async fn run_capture(config: PathBuf, check: bool) -> anyhow::Result<bool> {
         }
         let _ = tx.send(true);
     });
-    match run::run(cfg, metrics, rx).await {
-        Ok(()) => Ok(true),
+    let stopping = stop_at.is_some();
+    match run::run(cfg, metrics, rx, stop_at).await {
+        Ok(summary) => {
+            if stopping {
+                println!("{}", serde_json::to_string(&summary)?);
+            }
+            Ok(true)
+        }
         Err(e) => {
             eprintln!("error: {}", otter_capture::error::chain(&e));
             Ok(false)
@@ -86,6 +104,7 @@ fn main() -> std::process::ExitCode {
         Command::Run {
             config,
             check_config,
+            stop_at,
         } => {
             init_tracing();
             match tokio::runtime::Builder::new_multi_thread()
@@ -93,7 +112,7 @@ fn main() -> std::process::ExitCode {
                 .enable_all()
                 .build()
             {
-                Ok(rt) => rt.block_on(run_capture(config, check_config)),
+                Ok(rt) => rt.block_on(run_capture(config, check_config, stop_at)),
                 Err(e) => Err(e.into()),
             }
         }

@@ -14,6 +14,7 @@
 //!   record; the broker is never relied on to auto-create them.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -29,7 +30,7 @@ use rdkafka::ClientConfig;
 
 use crate::binlog::{Checkpoint, Item};
 use crate::config::KafkaConfig;
-use crate::records::{records_of, Route, WireRecord};
+use crate::records::{Records, Route, WireRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -96,7 +97,7 @@ impl PublishError {
 enum Pending {
     Record {
         fut: DeliveryFuture,
-        topic: String,
+        topic: Arc<str>,
         at: SourcePos,
     },
     Commit(Checkpoint),
@@ -108,13 +109,14 @@ pub struct PublishStats {
     pub records: u64,
     pub bytes: u64,
     pub changes: u64,
+    /// Changes by op: insert, update, delete.
+    pub ops: [u64; 3],
     pub transactions: u64,
 }
 
 pub struct Publisher {
     producer: FutureProducer,
     admin: AdminClient<DefaultClientContext>,
-    prefix: String,
     partitions: i32,
     replication: i32,
     /// Values over this many bytes go out as chunks (see `otter_core::chunk`).
@@ -124,7 +126,7 @@ pub struct Publisher {
     pending_records: usize,
     max_in_flight: usize,
     acked: Option<Checkpoint>,
-    scratch: Vec<WireRecord>,
+    records: Records,
     pub stats: PublishStats,
 }
 
@@ -152,7 +154,6 @@ impl Publisher {
         Ok(Publisher {
             producer,
             admin,
-            prefix: cfg.topic_prefix.clone(),
             partitions: cfg.partitions,
             replication: cfg.replication_factor,
             chunk_bytes: cfg.chunk_bytes as usize,
@@ -161,7 +162,7 @@ impl Publisher {
             pending_records: 0,
             max_in_flight,
             acked: None,
-            scratch: Vec::new(),
+            records: Records::new(&cfg.topic_prefix),
             stats: PublishStats::default(),
         })
     }
@@ -239,29 +240,42 @@ impl Publisher {
             Item::Schema(s) => s.source.at.clone(),
             Item::Commit(_) => unreachable!("handled above"),
         };
-        let mut records = std::mem::take(&mut self.scratch);
-        records.clear();
-        records_of(item, &self.prefix, now_ms, &mut records).map_err(|source| {
-            PublishError::Encode {
-                at: at.clone(),
-                source,
-            }
-        })?;
-        if matches!(item, Item::Change(_)) {
-            self.stats.changes += 1;
+        // Moved out for the loop (send needs &mut self), and back in after it.
+        let mut records = std::mem::replace(&mut self.records, Records::new(""));
+        let built = records.build(item, now_ms);
+        if let Err(source) = built {
+            self.records = records;
+            return Err(PublishError::Encode { at, source });
         }
-        for r in &records {
+        if let Item::Change(e) = item {
+            self.stats.changes += 1;
+            self.stats.ops[match e.op {
+                otter_core::Op::Insert => 0,
+                otter_core::Op::Update => 1,
+                otter_core::Op::Delete => 2,
+            }] += 1;
+        }
+        let sent = self.send_all(records.as_slice(), &at).await;
+        self.records = records;
+        sent
+    }
+
+    async fn send_all(
+        &mut self,
+        records: &[WireRecord],
+        at: &SourcePos,
+    ) -> Result<(), PublishError> {
+        for r in records {
             let partitions = self.ensure_topic(&r.topic).await?;
             match r.route {
-                Route::ByKey => self.send(r, None, &at).await?,
+                Route::ByKey => self.send(r, None, at).await?,
                 Route::AllPartitions => {
                     for p in 0..partitions {
-                        self.send(r, Some(p), &at).await?;
+                        self.send(r, Some(p), at).await?;
                     }
                 }
             }
         }
-        self.scratch = records;
         Ok(())
     }
 
@@ -325,7 +339,7 @@ impl Publisher {
                 }
                 Err((source, _)) => {
                     return Err(PublishError::Delivery {
-                        topic: r.topic.clone(),
+                        topic: r.topic.to_string(),
                         at: at.clone(),
                         source,
                     })
@@ -350,9 +364,10 @@ impl Publisher {
 
     fn check<E>(
         r: Result<OwnedDeliveryResult, E>,
-        topic: String,
+        topic: Arc<str>,
         at: SourcePos,
     ) -> Result<(), PublishError> {
+        let topic = topic.to_string();
         match r {
             Ok(Ok(_)) => Ok(()),
             Ok(Err((source, _))) => Err(PublishError::Delivery { topic, at, source }),

@@ -9,86 +9,203 @@
 //!   (`part` 0) keyed by the old key and an insert (`part` 1) keyed by the new key,
 //!   both carrying the same source position. Per key the order stays exact.
 //! - A schema change is copied to every partition of its table's topic.
+//!
+//! [`Records`] reuses its buffers and caches topic names: this is the hot path.
+
+use std::collections::HashMap;
+use std::sync::Arc;
 
 use otter_core::codec::{self, CodecError};
 use otter_core::event::{ChangeEvent, Op};
 use otter_core::topic::topic_for;
+use otter_core::TableId;
 
 use crate::binlog::Item;
 
 /// Where a record goes within its topic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Route {
     /// By key hash (the producer's partitioner).
+    #[default]
     ByKey,
     /// To every partition.
     AllPartitions,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct WireRecord {
-    pub topic: String,
+    pub topic: Arc<str>,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
     pub route: Route,
 }
 
-/// Appends the records of `item` (none for a commit marker) to `out`.
-pub fn records_of(
-    item: &Item,
-    prefix: &str,
-    now_ms: i64,
-    out: &mut Vec<WireRecord>,
-) -> Result<(), CodecError> {
-    match item {
-        Item::Change(ev) => {
-            let topic = topic_for(prefix, &ev.schema.table);
-            if ev.changes_key() {
-                let del = ChangeEvent {
-                    op: Op::Delete,
-                    after: None,
-                    ..ev.clone()
-                };
-                let ins = ChangeEvent {
-                    op: Op::Insert,
-                    before: None,
-                    ..ev.clone()
-                };
-                out.push(change_record(&del, 0, topic.clone(), now_ms)?);
-                out.push(change_record(&ins, 1, topic, now_ms)?);
-            } else {
-                out.push(change_record(ev, 0, topic, now_ms)?);
-            }
+/// The records of one item, in reusable buffers.
+pub struct Records {
+    prefix: String,
+    recs: Vec<WireRecord>,
+    len: usize,
+    topics: HashMap<TableId, Arc<str>>,
+}
+
+impl Records {
+    pub fn new(prefix: &str) -> Records {
+        Records {
+            prefix: prefix.to_owned(),
+            recs: Vec::new(),
+            len: 0,
+            topics: HashMap::new(),
         }
-        Item::Schema(sc) => {
-            let mut value = Vec::with_capacity(sc.ddl.len() + 256);
-            codec::encode_schema_change(&mut value, sc, now_ms);
-            out.push(WireRecord {
-                topic: topic_for(prefix, &sc.table),
-                key: b"{}".to_vec(),
-                value,
-                route: Route::AllPartitions,
-            });
-        }
-        Item::Commit(_) => {}
     }
-    Ok(())
+
+    /// The records built by the last [`Records::build`].
+    pub fn as_slice(&self) -> &[WireRecord] {
+        &self.recs[..self.len]
+    }
+
+    fn topic(&mut self, table: &TableId) -> Arc<str> {
+        if let Some(t) = self.topics.get(table) {
+            return t.clone();
+        }
+        let t: Arc<str> = topic_for(&self.prefix, table).into();
+        self.topics.insert(table.clone(), t.clone());
+        t
+    }
+
+    fn next(&mut self, topic: Arc<str>, route: Route) -> &mut WireRecord {
+        if self.len == self.recs.len() {
+            self.recs.push(WireRecord::default());
+        }
+        let r = &mut self.recs[self.len];
+        self.len += 1;
+        r.topic = topic;
+        r.route = route;
+        r.key.clear();
+        r.value.clear();
+        r
+    }
+
+    /// Builds the records of `item` (none for a commit marker), replacing the last.
+    pub fn build(&mut self, item: &Item, now_ms: i64) -> Result<(), CodecError> {
+        self.len = 0;
+        match item {
+            Item::Change(ev) => {
+                let topic = self.topic(&ev.schema.table);
+                if ev.changes_key() {
+                    let del = ChangeEvent {
+                        op: Op::Delete,
+                        after: None,
+                        ..ev.clone()
+                    };
+                    let ins = ChangeEvent {
+                        op: Op::Insert,
+                        before: None,
+                        ..ev.clone()
+                    };
+                    change_record(self.next(topic.clone(), Route::ByKey), &del, 0, now_ms)?;
+                    change_record(self.next(topic, Route::ByKey), &ins, 1, now_ms)?;
+                } else {
+                    change_record(self.next(topic, Route::ByKey), ev, 0, now_ms)?;
+                }
+            }
+            Item::Schema(sc) => {
+                let topic = self.topic(&sc.table);
+                let r = self.next(topic, Route::AllPartitions);
+                r.key.extend_from_slice(b"{}");
+                codec::encode_schema_change(&mut r.value, sc, now_ms);
+            }
+            Item::Commit(_) => {}
+        }
+        Ok(())
+    }
 }
 
 fn change_record(
+    r: &mut WireRecord,
     ev: &ChangeEvent,
     part: u8,
-    topic: String,
     now_ms: i64,
-) -> Result<WireRecord, CodecError> {
-    let mut key = Vec::with_capacity(32);
-    codec::encode_key(&mut key, &ev.schema, ev.identifying_image())?;
-    let mut value = Vec::with_capacity(512);
-    codec::encode_change(&mut value, ev, part, now_ms)?;
-    Ok(WireRecord {
-        topic,
-        key,
-        value,
-        route: Route::ByKey,
-    })
+) -> Result<(), CodecError> {
+    codec::encode_key(&mut r.key, &ev.schema, ev.identifying_image())?;
+    codec::encode_change(&mut r.value, ev, part, now_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use otter_core::event::{Column, SourceInfo, TableSchema, TxnMark};
+    use otter_core::value::{ColumnKind, Value};
+    use otter_core::SourcePos;
+
+    fn update(before_id: i64, after_id: i64, key: Vec<usize>) -> Item {
+        let schema = Arc::new(TableSchema {
+            table: TableId::new("s", "t.x"),
+            columns: vec![
+                Column {
+                    name: "id".into(),
+                    kind: ColumnKind::Int,
+                    generated: false,
+                },
+                Column {
+                    name: "v".into(),
+                    kind: ColumnKind::Text,
+                    generated: false,
+                },
+            ],
+            key,
+            version: 1,
+        });
+        let row = |id: i64| vec![Some(Value::Int(id)), Some(Value::Text("x".into()))];
+        Item::Change(ChangeEvent {
+            schema,
+            op: Op::Update,
+            before: Some(row(before_id)),
+            after: Some(row(after_id)),
+            source: SourceInfo {
+                server_id: 1,
+                at: SourcePos::new("b.000001", 100),
+                row: 0,
+                gtid: None,
+                commit_time_ms: 0,
+            },
+            txn: TxnMark {
+                id: "b.000001:90".into(),
+                total_order: 1,
+                table_order: 1,
+                last: true,
+            },
+        })
+    }
+
+    #[test]
+    fn a_key_change_is_a_delete_on_the_old_key_then_an_insert_on_the_new() {
+        let mut r = Records::new("p");
+        r.build(&update(2, 10, vec![0]), 0).expect("encodes");
+        let recs = r.as_slice();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(&*recs[0].topic, "p.s.t-2ex");
+        assert_eq!(recs[0].key, br#"{"id":2}"#);
+        assert_eq!(recs[1].key, br#"{"id":10}"#);
+        let (d, c) = (
+            codec::decode(&recs[0].value).expect("decodes"),
+            codec::decode(&recs[1].value).expect("decodes"),
+        );
+        assert!(
+            matches!(d, codec::Record::Change { ref event, part: 0 } if event.op == Op::Delete && event.after.is_none())
+        );
+        assert!(
+            matches!(c, codec::Record::Change { ref event, part: 1 } if event.op == Op::Insert && event.before.is_none())
+        );
+        assert_eq!(d.order()[..3], c.order()[..3], "same source position");
+    }
+
+    #[test]
+    fn an_update_keeping_its_key_is_one_record_and_key_less_tables_share_one_key() {
+        let mut r = Records::new("p");
+        r.build(&update(2, 2, vec![0]), 0).expect("encodes");
+        assert_eq!(r.as_slice().len(), 1);
+        r.build(&update(2, 3, vec![]), 0).expect("encodes");
+        assert_eq!(r.as_slice().len(), 1, "no key, no key change");
+        assert_eq!(r.as_slice()[0].key, b"{}");
+    }
 }

@@ -34,21 +34,34 @@ fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// Runs capture until `shutdown` turns true (returns `Ok`) or a permanent error.
+/// What a capture run did (its last session's totals).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Summary {
+    pub changes: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub transactions: u64,
+    /// The last stored position.
+    pub position: Option<String>,
+}
+
+/// Runs capture until `shutdown` turns true, or (when `stop_at` is set) until the
+/// acknowledged position reaches it, or a permanent error.
 pub async fn run(
     cfg: Config,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
-) -> Result<(), CaptureError> {
+    stop_at: Option<SourcePos>,
+) -> Result<Summary, CaptureError> {
     let source = Source::new(
         &cfg.source.url,
         Duration::from_millis(cfg.source.connect_timeout_ms),
     )?;
     let mut backoff = cfg.capture.retry_ms;
     loop {
-        let result = session(&cfg, &source, &metrics, &mut shutdown).await;
+        let result = session(&cfg, &source, &metrics, &mut shutdown, stop_at.as_ref()).await;
         match result {
-            Ok(()) => return Ok(()),
+            Ok(summary) => return Ok(summary),
             Err(e) => {
                 metrics
                     .errors
@@ -61,7 +74,7 @@ pub async fn run(
                 warn!(pipeline = %cfg.pipeline, code = e.code(), error = %chain(&e), retry_ms = backoff, "capture session failed, retrying from the stored position");
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
-                    _ = shutdown.changed() => return Ok(()),
+                    _ = shutdown.changed() => return Ok(Summary::default()),
                 }
                 backoff = (backoff * 2).min(30_000);
             }
@@ -158,7 +171,8 @@ async fn session(
     source: &Source,
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
-) -> Result<(), CaptureError> {
+    stop_at: Option<&SourcePos>,
+) -> Result<Summary, CaptureError> {
     let info = source.check().await?;
     let zk = otter_coord::connect(
         &cfg.zookeeper.connect,
@@ -215,9 +229,9 @@ async fn session(
                         stream.expect_inner(decoder.take_payload_events());
                     }
                     let now = now_ms();
+                    let mut reached = false;
                     for item in items.drain(..) {
                         match &item {
-                            Item::Change(e) => metrics.events.with_label_values(&[pipeline, e.op.name()]).inc(),
                             // The catalog may have changed: generated and JSON columns
                             // are re-read before the table's next transaction decodes.
                             Item::Schema(s) => {
@@ -225,9 +239,13 @@ async fn session(
                                     decoder.set_catalog(t, entry);
                                 }
                             }
-                            Item::Commit(_) => {}
+                            Item::Commit(cp) => reached |= stop_at.is_some_and(|s| cp.next.partial_cmp(s).is_some_and(|o| o.is_ge())),
+                            Item::Change(_) => {}
                         }
                         publisher.publish(&item, now).await?;
+                    }
+                    if reached {
+                        return Ok(());
                     }
                 }
             }
@@ -243,8 +261,15 @@ async fn session(
     result?;
     flushed?;
     stored?;
-    info!(pipeline, position = ?saved.map(|p| p.to_string()), "capture stopped cleanly");
-    Ok(())
+    info!(pipeline, position = ?saved.as_ref().map(ToString::to_string), "capture stopped cleanly");
+    let s = &publisher.stats;
+    Ok(Summary {
+        changes: s.changes,
+        records: s.records,
+        bytes: s.bytes,
+        transactions: s.transactions,
+        position: saved.map(|p| p.to_string()),
+    })
 }
 
 async fn save_position(
@@ -294,6 +319,7 @@ async fn save_position(
 /// Turns the decoder's and publisher's running totals into counter increments.
 #[derive(Default)]
 struct Counted {
+    ops: [u64; 3],
     records: u64,
     bytes: u64,
     transactions: u64,
@@ -310,6 +336,13 @@ impl Counted {
                 c.inc_by(now - *last);
                 *last = now;
             }
+        }
+        for (i, op) in ["insert", "update", "delete"].into_iter().enumerate() {
+            bump(
+                &mut self.ops[i],
+                p.stats.ops[i],
+                m.events.with_label_values(&[pipeline, op]),
+            );
         }
         bump(
             &mut self.records,

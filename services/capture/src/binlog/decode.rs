@@ -79,6 +79,12 @@ pub enum DecodeError {
         code: u16,
         message: String,
     },
+    #[error("cannot read the binlog at {at}")]
+    Io {
+        at: SourcePos,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("statement-based DML at {at} cannot be replicated row by row (set binlog_format=ROW): {sql}")]
     StatementDml { at: SourcePos, sql: String },
 }
@@ -97,7 +103,8 @@ impl DecodeError {
             | DecodeError::Payload { at, .. }
             | DecodeError::Compressed { at, .. }
             | DecodeError::Incident { at, .. }
-            | DecodeError::StatementDml { at, .. } => at,
+            | DecodeError::StatementDml { at, .. }
+            | DecodeError::Io { at, .. } => at,
         }
     }
 
@@ -130,6 +137,7 @@ impl DecodeError {
             DecodeError::Compressed { .. } => "compressed",
             DecodeError::Incident { .. } => "incident",
             DecodeError::StatementDml { .. } => "statement_dml",
+            DecodeError::Io { .. } => "io",
         }
     }
 }

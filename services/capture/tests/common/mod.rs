@@ -91,7 +91,11 @@ pub fn spawn_capture(
     let (tx, rx) = tokio::sync::watch::channel(false);
     let metrics =
         otter_capture::metrics::Metrics::new(&prometheus::Registry::new()).expect("metrics");
-    let task = tokio::spawn(otter_capture::run::run(cfg, metrics, rx));
+    let task = tokio::spawn(async move {
+        otter_capture::run::run(cfg, metrics, rx, None)
+            .await
+            .map(|_| ())
+    });
     (tx, task)
 }
 
