@@ -216,7 +216,7 @@ async fn session(
         loop {
             tokio::select! {
                 biased;
-                _ = shutdown.changed() => return Ok(()),
+                _ = shutdown.changed() => { tracing::debug!(pipeline, "shutdown requested"); return Ok(()) }
                 _ = tick.tick() => {
                     publisher.poll_acked()?;
                     save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await?;
@@ -245,6 +245,7 @@ async fn session(
                         publisher.publish(&item, now).await?;
                     }
                     if reached {
+                        tracing::debug!(pipeline, "stop position reached");
                         return Ok(());
                     }
                 }

@@ -88,8 +88,17 @@ pub async fn read_topic(
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .create()?;
-        let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(5))?;
-        let parts = md.topics().first().map_or(0, |t| t.partitions().len());
+        // The topic may not exist yet (capture creates it with its first record):
+        // wait for it rather than reading zero partitions forever.
+        let start = std::time::Instant::now();
+        let parts = loop {
+            let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(5))?;
+            let n = md.topics().first().map_or(0, |t| t.partitions().len());
+            if n > 0 || start.elapsed() > timeout {
+                break n;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         let mut tpl = TopicPartitionList::new();
         for p in 0..parts {
             tpl.add_partition_offset(&topic, p as i32, Offset::Beginning)?;

@@ -118,7 +118,7 @@ impl TextCodec {
                 }
             }
             TextCodec::Utf16Be | TextCodec::Utf16Le => {
-                if bytes.len() % 2 != 0 {
+                if !bytes.len().is_multiple_of(2) {
                     return Err(invalid("utf16"));
                 }
                 let units = bytes.chunks_exact(2).map(|c| {
@@ -133,7 +133,7 @@ impl TextCodec {
                     .map_err(|_| invalid("utf16"))
             }
             TextCodec::Utf32Be => {
-                if bytes.len() % 4 != 0 {
+                if !bytes.len().is_multiple_of(4) {
                     return Err(invalid("utf32"));
                 }
                 bytes

@@ -200,10 +200,7 @@ pub fn classify(sql: &str) -> Statement {
             return Statement::Other;
         }
         let mut v = Vec::new();
-        loop {
-            let (Some(a), true, Some(b)) = (p.table(), p.kw("TO"), p.table()) else {
-                break;
-            };
+        while let (Some(a), true, Some(b)) = (p.table(), p.kw("TO"), p.table()) {
             v.extend([a, b]);
             if !p.punct(',') {
                 break;

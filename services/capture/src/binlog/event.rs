@@ -162,7 +162,7 @@ pub fn parse_format(body_with_trailer: &[u8]) -> Result<Format, Short> {
     };
     let has_alg = supports_checksums(&server_version, flavor);
     let rest = c.take_rest();
-    let (post, crc32) = if has_alg && rest.len() >= 1 + CHECKSUM_LEN {
+    let (post, crc32) = if has_alg && rest.len() > CHECKSUM_LEN {
         let (post, tail) = rest.split_at(rest.len() - 1 - CHECKSUM_LEN);
         (post, tail[0] == 1)
     } else {

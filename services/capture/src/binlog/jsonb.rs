@@ -210,7 +210,7 @@ fn write_container(
         }
         let mut e = Cursor::new(&data[values_start + i * value_entry..]);
         let t = e.u8("json value type")?;
-        let inlined = matches!(t, 0x04 | 0x05 | 0x06) || (large && matches!(t, 0x07 | 0x08));
+        let inlined = matches!(t, 0x04..=0x06) || (large && matches!(t, 0x07 | 0x08));
         if inlined {
             write_value(out, t, e.bytes(w, "json inline value")?, depth + 1)?;
         } else {

@@ -116,7 +116,7 @@ fn read_frac(c: &mut Cursor<'_>, fsp: u8) -> Result<u32, ValueError> {
 }
 
 fn check_micros(micros: u32, fsp: u8) -> Result<u32, ValueError> {
-    if micros > 999_999 || micros % 10u32.pow(6 - u32::from(fsp)) != 0 {
+    if micros > 999_999 || !micros.is_multiple_of(10u32.pow(6 - u32::from(fsp))) {
         return Err(ValueError::Temporal(format!(
             "fraction {micros} at precision {fsp}"
         )));
@@ -294,7 +294,7 @@ impl ColumnReader {
                 let fsp = fsp_of(self.meta)?;
                 let packed = match fsp {
                     0 => (c.uint_be(3, "time")? as i64 - 0x80_0000) << 24,
-                    1 | 2 | 3 | 4 => {
+                    1..=4 => {
                         let mut int = c.uint_be(3, "time")? as i64 - 0x80_0000;
                         let (mut frac, unit, scale) = if fsp <= 2 {
                             (c.uint_be(1, "time fraction")? as i64, 0x100, 10_000)

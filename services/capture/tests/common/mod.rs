@@ -86,7 +86,9 @@ pub fn spawn_capture(
 ) {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("info,zookeeper_client=warn")
+        .with_env_filter(
+            std::env::var("OTTER_TEST_LOG").unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
+        )
         .try_init();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let metrics =
