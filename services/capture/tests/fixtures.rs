@@ -146,3 +146,40 @@ fn a_flipped_byte_in_a_checksummed_file_is_a_checksum_error() {
     };
     assert_eq!(err.code(), "checksum", "{err}");
 }
+
+#[test]
+fn otters_own_recordings_decode_to_their_reviewed_snapshots() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+    let mut n = 0;
+    let args = DecodeArgs {
+        with_keys: true,
+        prefix: "otter".into(),
+        ..DecodeArgs::default()
+    };
+    for entry in std::fs::read_dir(&dir).expect("tests/data lists") {
+        let path = entry.expect("entry").path();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        if !name.contains(".0") {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("readable");
+        let (lines, err, summary) = render_file(&name, &bytes, &args);
+        let mut text = lines.join("\n");
+        text.push('\n');
+        match err {
+            Some(e) => text.push_str(&format!(
+                "ERROR [{}] {}\n",
+                e.code(),
+                otter_capture::decode_cmd::error_chain(&e)
+            )),
+            None => text.push_str(&format!("OK {summary}\n")),
+        }
+        insta::assert_snapshot!(format!("own__{}", name.replace('.', "_")), text);
+        n += 1;
+    }
+    assert!(n >= 1, "no recordings in {}", dir.display());
+}

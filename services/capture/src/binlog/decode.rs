@@ -639,24 +639,13 @@ impl Decoder {
                 table_id: hdr.table_id,
             });
         };
-        let inflated;
-        let rows_body = if hdr.compressed {
-            inflated = maria_inflate(hdr.body).map_err(|reason| DecodeError::Compressed {
-                at: at.clone(),
-                reason,
-            })?;
-            &inflated[..]
-        } else {
-            hdr.body
-        };
         let table = def.schema.table.clone();
-        let rows = rows::decode_rows(&def, rows_body, hdr.kind, hdr.partial).map_err(|source| {
-            DecodeError::Rows {
+        let rows = rows::decode_rows(&def, hdr.body, hdr.kind, hdr.partial, hdr.compressed)
+            .map_err(|source| DecodeError::Rows {
                 table: table.clone(),
                 at: at.clone(),
                 source,
-            }
-        })?;
+            })?;
         let op = match hdr.kind {
             RowsKind::Write => Op::Insert,
             RowsKind::Update => Op::Update,

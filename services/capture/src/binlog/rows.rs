@@ -4,7 +4,7 @@
 //! - A rows event is decoded against the table map that preceded it in the same
 //!   stream, i.e. the table's shape at that point of the binlog.
 //! - Every row consumes exactly its bytes; the event must end exactly after its last
-//!   row, otherwise it is `Trailing` (a column-count or type mismatch shows up here).
+//!   row; a column-count or type mismatch surfaces as a short read of the next row.
 
 use std::sync::Arc;
 
@@ -210,7 +210,7 @@ pub struct RowsHeader<'a> {
     pub partial: bool,
     /// Everything after the post-header (and v2 extra data): column count onwards.
     pub body: &'a [u8],
-    /// MariaDB compressed rows: `body` must be inflated first.
+    /// MariaDB compressed rows (`log_bin_compress`): row data is zlib-compressed.
     pub compressed: bool,
 }
 
@@ -270,8 +270,8 @@ pub enum RowsError {
         #[source]
         source: ValueError,
     },
-    #[error("rows event has {0} bytes after its last row")]
-    Trailing(usize),
+    #[error("compressed row data does not decompress: {0}")]
+    Compressed(String),
 }
 
 /// One decoded row change: before and after images (per the event kind).
@@ -281,12 +281,15 @@ fn bitmap_bit(bits: &[u8], i: usize) -> bool {
     bits.get(i / 8).is_some_and(|b| b & (1 << (i % 8)) != 0)
 }
 
-/// Decodes all rows of an (already inflated) rows body against `def`.
+/// Decodes all rows of a rows body (column count onwards) against `def`. With
+/// `compressed` (MariaDB `log_bin_compress`), the row data after the column bitmaps
+/// is zlib-compressed; the count and bitmaps are not.
 pub fn decode_rows(
     def: &TableDef,
     body: &[u8],
     kind: RowsKind,
     partial: bool,
+    compressed: bool,
 ) -> Result<Vec<RowPair>, RowsError> {
     let mut c = Cursor::new(body);
     let n = c.lenenc_len("rows column count")?;
@@ -302,6 +305,11 @@ pub fn decode_rows(
     } else {
         present_before
     };
+    let inflated;
+    if compressed {
+        inflated = super::decode::maria_inflate(c.rest()).map_err(RowsError::Compressed)?;
+        c = Cursor::new(&inflated);
+    }
     let mut rows = Vec::new();
     while !c.is_empty() {
         let first = read_image(def, &mut c, present_before, false)?;
