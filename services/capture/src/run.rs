@@ -202,7 +202,11 @@ async fn session(
         )
         .await?;
     let mut publisher = Publisher::new(&cfg.kafka, cfg.capture.max_in_flight)?;
-    info!(pipeline = %cfg.pipeline, source = %info.version, position = %start.pos, "capture streaming");
+    if start.by_gtid {
+        info!(pipeline = %cfg.pipeline, source = %info.version, gtid = %start.gtids, "capture streaming");
+    } else {
+        info!(pipeline = %cfg.pipeline, source = %info.version, position = %start.pos, "capture streaming");
+    }
 
     let pipeline = cfg.pipeline.as_str();
     let mut items = Vec::new();

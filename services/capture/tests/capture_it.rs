@@ -386,3 +386,56 @@ async fn excluded_tables_get_no_topic_and_included_ones_do() {
         "excluded table was published: {secret:?}"
     );
 }
+
+/// Ids of the insert changes in `recs`, in the order read.
+fn inserted_ids(recs: &[(i32, String, Record)]) -> Vec<i64> {
+    recs.iter()
+        .filter_map(|(_, _, r)| match r {
+            Record::Change { event, .. } if event.op == Op::Insert => {
+                match event.after.as_deref()?.first()? {
+                    Some(Value::Int(n)) => Some(*n),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gtid_start_publishes_exactly_the_transactions_after_it() {
+    use mysql_async::prelude::Queryable;
+    let db = kit::unique("gtid");
+    let prefix = kit::unique("it");
+    source_exec(&[
+        &format!("CREATE DATABASE {db}"),
+        &format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"),
+    ])
+    .await;
+    let mut c = kit::source().await.expect("source");
+    c.query_drop(format!("INSERT INTO {db}.t VALUES (1)"))
+        .await
+        .expect("before the start");
+    let gtid: String = c
+        .query_first("SELECT @@gtid_binlog_pos")
+        .await
+        .expect("query")
+        .expect("gtid");
+    for i in 2..=6 {
+        c.exec_drop(format!("INSERT INTO {db}.t VALUES (?)"), (i,))
+            .await
+            .expect("insert");
+    }
+    let (stop, task) = spawn_capture(config(
+        &kit::unique("p"),
+        &prefix,
+        &db,
+        &format!("gtid:{gtid}"),
+    ));
+    let recs = records(&format!("{prefix}.{db}.t"), 5, Duration::from_secs(30)).await;
+    let _ = stop.send(true);
+    task.await.expect("task").expect("capture stopped cleanly");
+    let mut ids = inserted_ids(&recs);
+    ids.sort_unstable();
+    assert_eq!(ids, vec![2, 3, 4, 5, 6]);
+}

@@ -84,21 +84,32 @@ pub fn spawn_capture(
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<Result<(), otter_capture::error::CaptureError>>,
 ) {
+    let (stop, task, _) = spawn_capture_with_metrics(cfg);
+    (stop, task)
+}
+
+/// As [`spawn_capture`], also returning the capture's metrics.
+#[allow(clippy::type_complexity)]
+pub fn spawn_capture_with_metrics(
+    cfg: Config,
+) -> (
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<Result<(), otter_capture::error::CaptureError>>,
+    otter_capture::metrics::Metrics,
+) {
+    let filter =
+        std::env::var("OTTER_TEST_LOG").unwrap_or_else(|_| "info,zookeeper_client=warn".into());
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter(
-            std::env::var("OTTER_TEST_LOG").unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
-        )
+        .with_env_filter(filter)
         .try_init();
     let (tx, rx) = tokio::sync::watch::channel(false);
     let metrics =
         otter_capture::metrics::Metrics::new(&prometheus::Registry::new()).expect("metrics");
-    let task = tokio::spawn(async move {
-        otter_capture::run::run(cfg, metrics, rx, None)
-            .await
-            .map(|_| ())
-    });
-    (tx, task)
+    let m = metrics.clone();
+    let task =
+        tokio::spawn(async move { otter_capture::run::run(cfg, m, rx, None).await.map(|_| ()) });
+    (tx, task, metrics)
 }
 
 /// Decoded records of a topic (every partition), waiting for at least `want`.
