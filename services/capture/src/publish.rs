@@ -5,8 +5,9 @@
 //!   (`enable.idempotence=true`, `acks=all`) keeps that order per partition and never
 //!   writes a record twice within one producer session.
 //! - A transaction counts as published only when every record of it and of every
-//!   earlier transaction was acknowledged: deliveries are awaited in send order, and
-//!   only then does [`Publisher::acknowledged`] move past its commit.
+//!   earlier transaction was acknowledged: each record gets a sequence number, the
+//!   delivery callback marks it done in a ring, and the acknowledged point moves only
+//!   over an unbroken run of done records, past the commits inside that run.
 //! - Kafka transactions are not used (the local broker, Tansu, has none); a restart
 //!   re-publishes from the stored position, with identical source positions, and
 //!   consumers drop what they already have.
@@ -14,19 +15,19 @@
 //!   record; the broker is never relied on to auto-create them.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use otter_core::codec::CodecError;
 use otter_core::{ErrorClass, SourcePos};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::future_producer::OwnedDeliveryResult;
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::ClientConfig;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
 
 use crate::binlog::{Checkpoint, Item};
 use crate::config::KafkaConfig;
@@ -94,13 +95,41 @@ impl PublishError {
     }
 }
 
-enum Pending {
-    Record {
-        fut: DeliveryFuture,
-        topic: Arc<str>,
-        at: SourcePos,
-    },
-    Commit(Checkpoint),
+/// Delivery reports, written by librdkafka's polling thread, read by the publisher.
+struct Acks {
+    /// `done[seq & mask]`: record `seq` was acknowledged. Cleared when consumed.
+    done: Box<[AtomicBool]>,
+    mask: u64,
+    /// The first failed delivery: its sequence number and error.
+    failed: Mutex<Option<(u64, KafkaError)>>,
+    notify: tokio::sync::Notify,
+}
+
+struct DeliveryContext {
+    acks: Arc<Acks>,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    /// The record's sequence number.
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, seq: usize) {
+        let seq = seq as u64;
+        match result {
+            Ok(_) => self.acks.done[(seq & self.acks.mask) as usize].store(true, Ordering::Release),
+            Err((e, _)) => {
+                let mut f = self
+                    .acks
+                    .failed
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                f.get_or_insert((seq, e.clone()));
+            }
+        }
+        self.acks.notify.notify_one();
+    }
 }
 
 /// Counts for metrics and progress lines.
@@ -115,15 +144,23 @@ pub struct PublishStats {
 }
 
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: Arc<ThreadedProducer<DeliveryContext>>,
+    acks: Arc<Acks>,
     admin: AdminClient<DefaultClientContext>,
     partitions: i32,
     replication: i32,
     /// Values over this many bytes go out as chunks (see `otter_core::chunk`).
     chunk_bytes: usize,
     topics: HashMap<String, i32>,
-    pending: VecDeque<Pending>,
-    pending_records: usize,
+    /// Sequence number of the next record.
+    next_seq: u64,
+    /// Every record below this sequence number is acknowledged.
+    low: u64,
+    /// Commit markers, with the sequence number the transaction's records end below.
+    commits: VecDeque<(u64, Checkpoint)>,
+    /// Per item: its first record's sequence number, topic and source position, to
+    /// name them in a delivery error.
+    origins: VecDeque<(u64, Arc<str>, SourcePos)>,
     max_in_flight: usize,
     acked: Option<Checkpoint>,
     records: Records,
@@ -146,20 +183,34 @@ impl Publisher {
             .set("message.timeout.ms", cfg.delivery_timeout_ms.to_string())
             .set("queue.buffering.max.messages", "1000000")
             .set("queue.buffering.max.kbytes", "1048576");
-        let producer: FutureProducer = cc.create().map_err(PublishError::Client)?;
+        let max_in_flight = max_in_flight.max(1);
+        let cap = (max_in_flight as u64 + 1).next_power_of_two();
+        let acks = Arc::new(Acks {
+            done: (0..cap).map(|_| AtomicBool::new(false)).collect(),
+            mask: cap - 1,
+            failed: Mutex::new(None),
+            notify: tokio::sync::Notify::new(),
+        });
+        let producer = Arc::new(
+            cc.create_with_context(DeliveryContext { acks: acks.clone() })
+                .map_err(PublishError::Client)?,
+        );
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &cfg.brokers)
             .create()
             .map_err(PublishError::Client)?;
         Ok(Publisher {
             producer,
+            acks,
             admin,
             partitions: cfg.partitions,
             replication: cfg.replication_factor,
             chunk_bytes: cfg.chunk_bytes as usize,
             topics: HashMap::new(),
-            pending: VecDeque::new(),
-            pending_records: 0,
+            next_seq: 0,
+            low: 0,
+            commits: VecDeque::new(),
+            origins: VecDeque::new(),
             max_in_flight,
             acked: None,
             records: Records::new(&cfg.topic_prefix),
@@ -231,7 +282,7 @@ impl Publisher {
     /// many records are in flight).
     pub async fn publish(&mut self, item: &Item, now_ms: i64) -> Result<(), PublishError> {
         if let Item::Commit(cp) = item {
-            self.pending.push_back(Pending::Commit(cp.clone()));
+            self.commits.push_back((self.next_seq, cp.clone()));
             self.stats.transactions += 1;
             return Ok(());
         }
@@ -242,8 +293,7 @@ impl Publisher {
         };
         // Moved out for the loop (send needs &mut self), and back in after it.
         let mut records = std::mem::replace(&mut self.records, Records::new(""));
-        let built = records.build(item, now_ms);
-        if let Err(source) = built {
+        if let Err(source) = records.build(item, now_ms) {
             self.records = records;
             return Err(PublishError::Encode { at, source });
         }
@@ -254,6 +304,10 @@ impl Publisher {
                 otter_core::Op::Update => 1,
                 otter_core::Op::Delete => 2,
             }] += 1;
+        }
+        if let Some(first) = records.as_slice().first() {
+            self.origins
+                .push_back((self.next_seq, first.topic.clone(), at.clone()));
         }
         let sent = self.send_all(records.as_slice(), &at).await;
         self.records = records;
@@ -304,11 +358,14 @@ impl Publisher {
         partition: Option<i32>,
         at: &SourcePos,
     ) -> Result<(), PublishError> {
+        while self.in_flight() >= self.max_in_flight {
+            self.wait_for_acks().await?;
+        }
+        let seq = self.next_seq;
         loop {
-            if self.pending_records >= self.max_in_flight {
-                self.wait_one().await?;
-            }
-            let mut rec = FutureRecord::to(&r.topic).key(&r.key).payload(value);
+            let mut rec = BaseRecord::with_opaque_to(&r.topic, seq as usize)
+                .key(&r.key[..])
+                .payload(value);
             if let Some(h) = chunk {
                 rec = rec.headers(OwnedHeaders::new().insert(Header {
                     key: otter_core::chunk::CHUNK_HEADER,
@@ -318,24 +375,15 @@ impl Publisher {
             if let Some(p) = partition {
                 rec = rec.partition(p);
             }
-            match self.producer.send_result(rec) {
-                Ok(fut) => {
-                    self.pending.push_back(Pending::Record {
-                        fut,
-                        topic: r.topic.clone(),
-                        at: at.clone(),
-                    });
-                    self.pending_records += 1;
+            match self.producer.send(rec) {
+                Ok(()) => {
+                    self.next_seq += 1;
                     self.stats.records += 1;
                     self.stats.bytes += (r.key.len() + value.len()) as u64;
                     return Ok(());
                 }
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
-                    if self.pending_records == 0 {
-                        tokio::time::sleep(Duration::from_millis(5)).await;
-                    } else {
-                        self.wait_one().await?;
-                    }
+                    self.wait_for_acks().await?
                 }
                 Err((source, _)) => {
                     return Err(PublishError::Delivery {
@@ -348,65 +396,67 @@ impl Publisher {
         }
     }
 
-    /// Waits for the oldest in-flight record (and passes the commits behind it).
-    async fn wait_one(&mut self) -> Result<(), PublishError> {
-        while let Some(p) = self.pending.pop_front() {
-            match p {
-                Pending::Commit(cp) => self.acked = Some(cp),
-                Pending::Record { fut, topic, at } => {
-                    self.pending_records -= 1;
-                    return Self::check(fut.await, topic, at);
-                }
-            }
-        }
-        Ok(())
+    /// Waits until some delivery report arrives (or 50 ms pass), then takes stock.
+    async fn wait_for_acks(&mut self) -> Result<(), PublishError> {
+        let _ = tokio::time::timeout(Duration::from_millis(50), self.acks.notify.notified()).await;
+        self.poll_acked()
     }
 
-    fn check<E>(
-        r: Result<OwnedDeliveryResult, E>,
-        topic: Arc<str>,
-        at: SourcePos,
-    ) -> Result<(), PublishError> {
-        let topic = topic.to_string();
-        match r {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err((source, _))) => Err(PublishError::Delivery { topic, at, source }),
-            Err(_) => Err(PublishError::Canceled { topic }),
-        }
-    }
-
-    /// Moves the acknowledged point over every delivery that already completed,
-    /// without waiting.
+    /// Moves the acknowledged point over every record already acknowledged, without
+    /// waiting; fails on the first failed delivery.
     pub fn poll_acked(&mut self) -> Result<(), PublishError> {
-        loop {
-            match self.pending.front_mut() {
-                None => return Ok(()),
-                Some(Pending::Commit(..)) => {
-                    if let Some(Pending::Commit(cp)) = self.pending.pop_front() {
-                        self.acked = Some(cp);
-                    }
-                }
-                Some(Pending::Record { fut, .. }) => match fut.now_or_never() {
-                    None => return Ok(()),
-                    Some(r) => {
-                        let Some(Pending::Record { topic, at, .. }) = self.pending.pop_front()
-                        else {
-                            return Ok(());
-                        };
-                        self.pending_records -= 1;
-                        Self::check(r, topic, at)?;
-                    }
-                },
+        while self.low < self.next_seq
+            && self.acks.done[(self.low & self.acks.mask) as usize].swap(false, Ordering::AcqRel)
+        {
+            self.low += 1;
+        }
+        while self
+            .commits
+            .front()
+            .is_some_and(|(end, _)| *end <= self.low)
+        {
+            if let Some((_, cp)) = self.commits.pop_front() {
+                self.acked = Some(cp);
             }
         }
-    }
-
-    /// Waits until everything handed over so far is acknowledged.
-    pub async fn flush(&mut self) -> Result<(), PublishError> {
-        while !self.pending.is_empty() {
-            self.wait_one().await?;
+        while self.origins.len() > 1
+            && self
+                .origins
+                .get(1)
+                .is_some_and(|(first, _, _)| *first <= self.low)
+        {
+            self.origins.pop_front();
+        }
+        let failed = self
+            .acks
+            .failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some((seq, source)) = failed {
+            let (topic, at) = self
+                .origins
+                .iter()
+                .rev()
+                .find(|(first, _, _)| *first <= seq)
+                .map(|(_, t, a)| (t.to_string(), a.clone()))
+                .unwrap_or_else(|| (String::new(), SourcePos::new("", 0)));
+            return Err(PublishError::Delivery { topic, at, source });
         }
         Ok(())
+    }
+
+    /// Waits until everything handed over so far is acknowledged (a failed record
+    /// ends the wait with its error; librdkafka reports every record within
+    /// `kafka.delivery_timeout_ms`).
+    pub async fn flush(&mut self) -> Result<(), PublishError> {
+        loop {
+            self.poll_acked()?;
+            if self.low == self.next_seq {
+                return Ok(());
+            }
+            self.wait_for_acks().await?;
+        }
     }
 
     /// The latest transaction boundary everything before which is acknowledged.
@@ -415,6 +465,6 @@ impl Publisher {
     }
 
     pub fn in_flight(&self) -> usize {
-        self.pending_records
+        (self.next_seq - self.low) as usize
     }
 }
