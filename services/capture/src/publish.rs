@@ -62,8 +62,8 @@ pub enum PublishError {
         #[source]
         source: CodecError,
     },
-    #[error("the producer was dropped before delivering a record for {topic}")]
-    Canceled { topic: String },
+    #[error("the background task reading metadata of {topic} failed")]
+    MetadataTask { topic: String },
 }
 
 impl PublishError {
@@ -90,7 +90,7 @@ impl PublishError {
             PublishError::Metadata { .. } => "topic_metadata",
             PublishError::Delivery { .. } => "delivery",
             PublishError::Encode { .. } => "encode",
-            PublishError::Canceled { .. } => "canceled",
+            PublishError::MetadataTask { .. } => "metadata_task",
         }
     }
 }
@@ -261,7 +261,7 @@ impl Publisher {
             )
         })
         .await
-        .map_err(|_| PublishError::Canceled {
+        .map_err(|_| PublishError::MetadataTask {
             topic: topic.to_owned(),
         })?
         .map_err(|source| PublishError::Metadata {
