@@ -387,21 +387,6 @@ async fn excluded_tables_get_no_topic_and_included_ones_do() {
     );
 }
 
-/// Ids of the insert changes in `recs`, in the order read.
-fn inserted_ids(recs: &[(i32, String, Record)]) -> Vec<i64> {
-    recs.iter()
-        .filter_map(|(_, _, r)| match r {
-            Record::Change { event, .. } if event.op == Op::Insert => {
-                match event.after.as_deref()?.first()? {
-                    Some(Value::Int(n)) => Some(*n),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gtid_start_publishes_exactly_the_transactions_after_it() {
     use mysql_async::prelude::Queryable;

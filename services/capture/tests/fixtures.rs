@@ -50,7 +50,11 @@ const BAD_FILES: &[(&str, &str, u64)] = &[
 ];
 
 fn snapshot_text(name: &str, args: &DecodeArgs) -> String {
-    let (lines, err, summary) = render_file(name, &read(name), args);
+    render_snapshot(name, &read(name), args)
+}
+
+fn render_snapshot(name: &str, bytes: &[u8], args: &DecodeArgs) -> String {
+    let (lines, err, summary) = render_file(name, bytes, args);
     let mut text = lines.join("\n");
     text.push('\n');
     match err {
@@ -166,18 +170,7 @@ fn otters_own_recordings_decode_to_their_reviewed_snapshots() {
         if !name.contains(".0") {
             continue;
         }
-        let bytes = std::fs::read(&path).expect("readable");
-        let (lines, err, summary) = render_file(&name, &bytes, &args);
-        let mut text = lines.join("\n");
-        text.push('\n');
-        match err {
-            Some(e) => text.push_str(&format!(
-                "ERROR [{}] {}\n",
-                e.code(),
-                otter_capture::decode_cmd::error_chain(&e)
-            )),
-            None => text.push_str(&format!("OK {summary}\n")),
-        }
+        let text = render_snapshot(&name, &std::fs::read(&path).expect("readable"), &args);
         insta::assert_snapshot!(format!("own__{}", name.replace('.', "_")), text);
         n += 1;
     }

@@ -8,25 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use otter_core::codec::Record;
-use otter_core::value::Value;
-use otter_core::Op;
 use otter_testkit as kit;
-
-/// Ids of the insert changes in `recs`, in the order read.
-fn inserted_ids(recs: &[(i32, String, Record)]) -> Vec<i64> {
-    recs.iter()
-        .filter_map(|(_, _, r)| match r {
-            Record::Change { event, .. } if event.op == Op::Insert => {
-                match event.after.as_deref()?.first()? {
-                    Some(Value::Int(n)) => Some(*n),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_source_connection_resumes_from_the_stored_position_losing_nothing() {

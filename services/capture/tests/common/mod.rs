@@ -125,3 +125,20 @@ pub async fn records(topic: &str, want: usize, timeout: Duration) -> Vec<(i32, S
         })
         .collect()
 }
+
+/// Ids of the insert changes in `recs`, in the order read.
+pub fn inserted_ids(recs: &[(i32, String, Record)]) -> Vec<i64> {
+    recs.iter()
+        .filter_map(|(_, _, r)| match r {
+            otter_core::codec::Record::Change { event, .. }
+                if event.op == otter_core::Op::Insert =>
+            {
+                match event.after.as_deref()?.first()? {
+                    Some(otter_core::value::Value::Int(n)) => Some(*n),
+                    _ => None,
+                }
+            }
+            _ => None,
+        })
+        .collect()
+}
