@@ -30,11 +30,20 @@ def main():
             if m.error():
                 raise SystemExit(f"error reading {topic}: {m.error()}")
             records.append(json.loads(m.value()))
+        # A schema change is copied to every partition: show it once.
+        seen, unique = set(), []
+        for r in sorted(records, key=lambda r: r["source"]["order"]):
+            k = (r["op"] == "ddl", tuple(r["source"]["order"]))
+            if r["op"] != "ddl" or k not in seen:
+                seen.add(k)
+                unique.append(r)
         ops = {}
-        for r in records:
+        for r in unique:
             ops[r["op"]] = ops.get(r["op"], 0) + 1
-        print(f"{topic}: {len(records)} records {ops}")
-        records.sort(key=lambda r: r["source"]["order"])
+        copies = len(records) - len(unique)
+        note = f" (+{copies} copies of DDL on the other partitions)" if copies else ""
+        print(f"{topic}: {len(unique)} changes {ops}{note}")
+        records = unique
         for r in records[-a.last:]:
             if r["op"] == "ddl":
                 print(f"    ddl    {r['ddl'][:80]}")
