@@ -154,25 +154,10 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<bool> {
         match result {
             Ok(dec) => eprintln!("{}", summary(&name, records, &dec)),
             Err(e) => {
-                eprintln!("error: {}: {}", path.display(), error_chain(&e));
+                eprintln!("error: {}: {}", path.display(), crate::error::chain(&e));
                 ok = false;
             }
         }
     }
     Ok(ok)
-}
-
-/// `outer: inner: innermost`, for errors printed to an operator.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = inner.source();
-    }
-    s
 }

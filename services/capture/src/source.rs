@@ -43,6 +43,8 @@ pub enum SourceError {
         #[source]
         source: mysql_async::Error,
     },
+    #[error("the source {url} did not complete a connection within {timeout_ms} ms (source.connect_timeout_ms)")]
+    ConnectTimeout { url: String, timeout_ms: u128 },
     #[error("source query failed while {what}")]
     Query {
         what: &'static str,
@@ -80,13 +82,14 @@ impl SourceError {
                 Some(errno::ACCESS_DENIED | errno::SPECIFIC_ACCESS_DENIED) => ErrorClass::Permanent,
                 _ => ErrorClass::Transient,
             },
-            SourceError::Ended => ErrorClass::Transient,
+            SourceError::Ended | SourceError::ConnectTimeout { .. } => ErrorClass::Transient,
         }
     }
 
     pub fn code(&self) -> &'static str {
         match self {
             SourceError::Connect { .. } => "source_connect",
+            SourceError::ConnectTimeout { .. } => "source_connect_timeout",
             SourceError::Query { .. } => "source_query",
             SourceError::Preconditions(_) => "source_preconditions",
             SourceError::Unservable { .. } => "binlog_unservable",
@@ -112,6 +115,8 @@ pub struct ServerInfo {
 pub struct Source {
     opts: Opts,
     url: String,
+    /// mysql_async has no connect timeout of its own: every connect is bounded here.
+    connect_timeout: Duration,
 }
 
 impl Source {
@@ -124,20 +129,24 @@ impl Source {
             .conn_ttl(None)
             .wait_timeout(Some(28_800))
             .into();
-        let _ = connect_timeout;
         Ok(Source {
             opts,
             url: redact_url(url),
+            connect_timeout,
         })
     }
 
     pub async fn connect(&self) -> Result<Conn, SourceError> {
-        Conn::new(self.opts.clone())
-            .await
-            .map_err(|source| SourceError::Connect {
+        match tokio::time::timeout(self.connect_timeout, Conn::new(self.opts.clone())).await {
+            Ok(conn) => conn.map_err(|source| SourceError::Connect {
                 url: self.url.clone(),
                 source,
-            })
+            }),
+            Err(_) => Err(SourceError::ConnectTimeout {
+                url: self.url.clone(),
+                timeout_ms: self.connect_timeout.as_millis(),
+            }),
+        }
     }
 
     /// Checks every setting row capture needs and reports all mismatches at once.
@@ -467,4 +476,46 @@ fn raw_bytes(event: &Event) -> Vec<u8> {
         buf.extend_from_slice(&sum);
     }
     buf
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server that accepts the TCP connection and never speaks would hold a
+    /// connect forever without the timeout.
+    #[tokio::test]
+    async fn a_silent_source_times_out_after_connect_timeout_ms() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let port = listener.local_addr().expect("addr").port();
+        let holder = std::thread::spawn(move || {
+            let (sock, _) = listener.accept().expect("accept");
+            std::thread::sleep(Duration::from_secs(1));
+            drop(sock);
+        });
+        let source = Source::new(
+            &format!("mysql://u:p@127.0.0.1:{port}"),
+            Duration::from_millis(300),
+        )
+        .expect("valid url");
+        let start = std::time::Instant::now();
+        let err = source.connect().await.expect_err("nothing answers");
+        assert!(
+            matches!(
+                err,
+                SourceError::ConnectTimeout {
+                    timeout_ms: 300,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "bounded by the timeout"
+        );
+        assert_eq!(err.class(), ErrorClass::Transient);
+        assert!(!err.to_string().contains(":p@"), "password redacted: {err}");
+        let _ = holder.join();
+    }
 }

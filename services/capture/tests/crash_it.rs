@@ -114,7 +114,7 @@ async fn kill_9_mid_stream_loses_nothing_and_duplicates_only_identical_positions
     }
     let _ = Command::new("kill").arg(child.id().to_string()).status();
     let _ = child.wait();
-    let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+    let log_text = std::fs::read_to_string(&log).expect("capture log written");
     assert_eq!(
         by_order.len(),
         want,

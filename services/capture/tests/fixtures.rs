@@ -61,7 +61,7 @@ fn render_snapshot(name: &str, bytes: &[u8], args: &DecodeArgs) -> String {
         Some(e) => text.push_str(&format!(
             "ERROR [{}] {}\n",
             e.code(),
-            otter_capture::decode_cmd::error_chain(&e)
+            otter_capture::error::chain(&e)
         )),
         None => text.push_str(&format!("OK {summary}\n")),
     }
@@ -113,7 +113,7 @@ fn files_without_row_metadata_are_refused_not_guessed() {
             err.to_string().contains(" at "),
             "error names the position: {err}"
         );
-        let chain = otter_capture::decode_cmd::error_chain(&err);
+        let chain = otter_capture::error::chain(&err);
         assert!(
             chain.contains("binlog_row_metadata=FULL"),
             "{name}: {chain}"

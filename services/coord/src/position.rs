@@ -136,16 +136,4 @@ impl PositionStore {
         }
         Ok(())
     }
-
-    /// Removes the stored position (an operator's reset; the next start uses the
-    /// configured start point).
-    pub async fn clear(&mut self) -> Result<(), CoordError> {
-        match self.client.delete(&self.path, None).await {
-            Ok(()) | Err(zookeeper_client::Error::NoNode) => {
-                self.version = None;
-                Ok(())
-            }
-            Err(e) => Err(self.zk()(e)),
-        }
-    }
 }

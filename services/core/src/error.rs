@@ -13,14 +13,3 @@ pub enum ErrorClass {
     /// The pipeline cannot go on: stop at the last committed position, alert.
     Permanent,
 }
-
-impl ErrorClass {
-    /// Short stable label for metrics (`class` label).
-    pub fn label(&self) -> &'static str {
-        match self {
-            ErrorClass::Transient => "transient",
-            ErrorClass::Table(_) => "table",
-            ErrorClass::Permanent => "permanent",
-        }
-    }
-}

@@ -239,17 +239,6 @@ impl ChangeEvent {
             .unwrap_or_default()
     }
 
-    /// Primary-key values of `row` (empty for a table without a primary key).
-    pub fn key_of<'a>(
-        &'a self,
-        row: &'a [Option<Value>],
-    ) -> impl Iterator<Item = (&'a str, Option<&'a Value>)> + 'a {
-        self.schema.key.iter().map(move |&i| {
-            let name = self.schema.columns.get(i).map_or("", |c| c.name.as_str());
-            (name, row.get(i).and_then(Option::as_ref))
-        })
-    }
-
     /// True for an update that changes the primary key.
     pub fn changes_key(&self) -> bool {
         match (&self.before, &self.after) {

@@ -27,9 +27,6 @@ fn escape_into(name: &str, out: &mut String) {
     }
 }
 
-/// Longest topic name Kafka accepts.
-pub const MAX_TOPIC_LEN: usize = 249;
-
 #[cfg(test)]
 mod tests {
     use super::*;

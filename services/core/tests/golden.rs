@@ -415,3 +415,24 @@ fn the_schema_rejects_what_readers_must_not_accept() {
     bad["types"]["id"] = "integer".into();
     assert!(!v.is_valid(&bad), "unknown type tag");
 }
+
+#[test]
+fn golden_messages_of_every_envelope_version_still_decode() {
+    let mut n = 0;
+    for version in std::fs::read_dir(schemas()).expect("schemas folder") {
+        let dir = version.expect("entry").path().join("golden");
+        if !dir.is_dir() {
+            continue;
+        }
+        for entry in std::fs::read_dir(&dir).expect("golden folder") {
+            let path = entry.expect("entry").path();
+            if path.to_string_lossy().ends_with(".key.json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).expect("read");
+            decode(bytes.trim_ascii_end()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            n += 1;
+        }
+    }
+    assert!(n >= samples().len(), "found only {n} golden messages");
+}

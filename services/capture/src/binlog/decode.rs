@@ -173,7 +173,6 @@ pub struct Counters {
     pub ignorable_events: u64,
     pub statement_events: u64,
     pub heartbeats: u64,
-    pub rolled_back_statements: u64,
 }
 
 /// How DML logged as statements is treated.
@@ -270,21 +269,12 @@ impl Decoder {
         self.file = file.to_owned();
     }
 
-    pub fn format(&self) -> &Format {
-        &self.format
-    }
-
     pub fn gtids(&self) -> &GtidSet {
         &self.gtids
     }
 
     pub fn set_gtids(&mut self, g: GtidSet) {
         self.gtids = g;
-    }
-
-    /// True between a transaction's first event and its commit.
-    pub fn in_transaction(&self) -> bool {
-        self.txn.is_some()
     }
 
     /// Decodes one whole event (header included, checksum trailer included when the
@@ -517,20 +507,19 @@ impl Decoder {
         out: &mut Vec<Item>,
     ) -> Result<(), DecodeError> {
         let post = usize::from(self.format.post_header_len(ty::QUERY).unwrap_or(13));
-        let (mut q, sql_bytes, charset) =
-            ev::parse_query(body, post).map_err(Self::malformed(&at, h.type_code))?;
+        let q = ev::parse_query(body, post).map_err(Self::malformed(&at, h.type_code))?;
         let sql_bytes = if h.type_code == ty::MARIA_QUERY_COMPRESSED {
-            std::borrow::Cow::Owned(maria_inflate(sql_bytes).map_err(|reason| {
+            std::borrow::Cow::Owned(maria_inflate(q.sql).map_err(|reason| {
                 DecodeError::Compressed {
                     at: at.clone(),
                     reason,
                 }
             })?)
         } else {
-            std::borrow::Cow::Borrowed(sql_bytes)
+            std::borrow::Cow::Borrowed(q.sql)
         };
-        q.sql = statement_text(&sql_bytes, charset);
-        match classify(&q.sql) {
+        let sql = statement_text(&sql_bytes, q.charset);
+        match classify(&sql) {
             Statement::Begin => {
                 let id = self
                     .txn
@@ -548,7 +537,6 @@ impl Decoder {
             Statement::Rollback => {
                 // Only changes to non-transactional tables reach the binlog before a
                 // ROLLBACK, and those did happen on the source: they are kept.
-                self.counters.rolled_back_statements += 1;
                 self.commit(end, out);
             }
             Statement::Savepoint => self.counters.statement_events += 1,
@@ -573,7 +561,7 @@ impl Decoder {
                     txn.items.push(Item::Schema(SchemaChange {
                         table,
                         default_db: q.db.clone(),
-                        ddl: q.sql.clone(),
+                        ddl: sql.clone(),
                         schema_version: version,
                         source,
                         txn: TxnMark {
@@ -786,12 +774,6 @@ impl Decoder {
     /// The inner events of the transaction payload decoded last (emptied by the call).
     pub fn take_payload_events(&mut self) -> std::collections::VecDeque<Vec<u8>> {
         std::mem::take(&mut self.payload_events)
-    }
-
-    /// Drops a transaction that will not be completed (connection lost mid-stream);
-    /// decoding resumes from the last commit position.
-    pub fn abandon_transaction(&mut self) {
-        self.txn = None;
     }
 }
 

@@ -291,24 +291,24 @@ fn crc_with_flags(data: &[u8], flags: u16) -> u32 {
 
 // ------------------------------------------------------------------ bodies
 
-/// A statement event (DDL, BEGIN/COMMIT, or statement-based DML).
+/// A statement event (DDL, BEGIN/COMMIT, or statement-based DML), as logged.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Query {
+pub struct Query<'a> {
+    /// The default database the statement ran in.
     pub db: String,
-    pub sql: String,
-    pub error_code: u16,
+    /// The statement's bytes (MariaDB compressed queries: still compressed).
+    pub sql: &'a [u8],
+    /// The client collation (`Q_CHARSET_CODE`), when the status variables give it.
+    pub charset: Option<u16>,
 }
 
-/// Parses a QUERY event body; `sql_bytes` may be swapped in for a compressed query.
-pub fn parse_query(
-    body: &[u8],
-    post_header_len: usize,
-) -> Result<(Query, &[u8], Option<u16>), Short> {
+/// Parses a QUERY event body.
+pub fn parse_query(body: &[u8], post_header_len: usize) -> Result<Query<'_>, Short> {
     let mut c = Cursor::new(body);
     let mut post = Cursor::new(c.bytes(post_header_len.max(11), "query post-header")?);
     post.skip(8, "query post-header")?; // thread id, exec time
     let db_len = usize::from(post.u8("query post-header")?);
-    let error_code = post.u16("query post-header")?;
+    post.skip(2, "query post-header")?; // error code
     let status_len = if post_header_len >= 13 {
         usize::from(post.u16("query post-header")?)
     } else {
@@ -318,13 +318,11 @@ pub fn parse_query(
     let charset = client_charset(status);
     let db = c.bytes(db_len, "query database name")?;
     c.skip(1, "query database name")?;
-    let sql = c.take_rest();
-    let q = Query {
+    Ok(Query {
         db: String::from_utf8_lossy(db).into_owned(),
-        sql: String::new(),
-        error_code,
-    };
-    Ok((q, sql, charset))
+        sql: c.take_rest(),
+        charset,
+    })
 }
 
 /// The client collation id (`Q_CHARSET_CODE`) from a query's status variables, if the
