@@ -6,6 +6,7 @@
 
 use std::path::Path;
 
+use otter_core::url::{redact_url, with_password};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
@@ -351,32 +352,6 @@ impl TableFilter {
     }
 }
 
-fn with_password(url: &str, pw: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user, host)) => {
-                let user = user.split(':').next().unwrap_or(user);
-                format!("{scheme}://{user}:{pw}@{host}")
-            }
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
-pub fn redact_url(url: &str) -> String {
-    match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((user, host)) => format!(
-                "{scheme}://{}:***@{host}",
-                user.split(':').next().unwrap_or(user)
-            ),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,17 +403,5 @@ mod tests {
         assert!(f.allows(&otter_core::TableId::new("shop", "orders")));
         assert!(!f.allows(&otter_core::TableId::new("shop", "tmp_x")));
         assert!(!f.allows(&otter_core::TableId::new("shopping", "orders")));
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("mysql://otter:secret@h:1"),
-            "mysql://otter:***@h:1"
-        );
-        assert_eq!(
-            with_password("mysql://otter@h:1", "pw"),
-            "mysql://otter:pw@h:1"
-        );
     }
 }

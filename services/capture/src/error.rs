@@ -45,17 +45,4 @@ impl CaptureError {
     }
 }
 
-/// `outer: inner: innermost`, for errors printed to an operator.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(inner) = cur {
-        let t = inner.to_string();
-        if !s.contains(&t) {
-            s.push_str(": ");
-            s.push_str(&t);
-        }
-        cur = inner.source();
-    }
-    s
-}
+pub use otter_core::error::chain;

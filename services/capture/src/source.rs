@@ -25,7 +25,7 @@ use otter_core::{ErrorClass, SourcePos, TableId};
 
 use crate::binlog::event::{self as ev, ty};
 use crate::binlog::rows::TableCatalog;
-use crate::config::redact_url;
+use otter_core::url::redact_url;
 
 /// MySQL/MariaDB error numbers capture reacts to.
 pub mod errno {

@@ -11,9 +11,12 @@
 //! Invariants of [`Reassembler`]:
 //! - Chunks of one record are contiguous in their partition (capture produces them
 //!   back to back, idempotently, and is the topic's only producer).
-//! - A sequence cut short by a capture crash is followed by the whole record again,
-//!   starting at chunk `0/n`: a new `0/n` drops the partial buffer. Any other gap is
-//!   an error naming the partition and offset, never a silently shortened record.
+//! - A sequence cut short by a capture crash is followed by capture's re-publication
+//!   from its stored position, which starts with a whole record (a chunk `0/n` or an
+//!   unchunked record): either drops the partial buffer, counted in
+//!   [`Reassembler::abandoned`] (the record itself comes again, whole). Any other gap
+//!   (a later chunk without its predecessor, a changed count) is an error naming the
+//!   partition and offset, never a silently shortened record.
 
 use std::collections::HashMap;
 
@@ -66,9 +69,21 @@ struct Partial {
 #[derive(Default)]
 pub struct Reassembler {
     partial: HashMap<i32, Partial>,
+    abandoned: u64,
 }
 
 impl Reassembler {
+    /// Partial sequences dropped because a whole record followed them (capture
+    /// re-publishing after a crash).
+    pub fn abandoned(&self) -> u64 {
+        self.abandoned
+    }
+
+    /// True while a chunked value of `partition` is incomplete.
+    pub fn pending(&self, partition: i32) -> bool {
+        self.partial.contains_key(&partition)
+    }
+
     /// Feeds one record of `partition`. Returns the whole value when `value` completes
     /// one (or is not a chunk at all), `None` while a chunked value is incomplete.
     pub fn push(
@@ -79,19 +94,16 @@ impl Reassembler {
         value: &[u8],
     ) -> Result<Option<Vec<u8>>, ChunkError> {
         let Some(h) = chunk_header else {
-            if let Some(p) = self.partial.remove(&partition) {
-                return Err(ChunkError::Gap {
-                    partition,
-                    offset,
-                    had: p.next,
-                    got: 0,
-                    count: p.count,
-                });
+            if self.partial.remove(&partition).is_some() {
+                self.abandoned += 1;
             }
             return Ok(Some(value.to_vec()));
         };
         let (i, n) = parse_header(h)?;
         if i == 0 {
+            if self.partial.contains_key(&partition) {
+                self.abandoned += 1;
+            }
             // A fresh start (possibly after a crash cut the previous sequence short).
             self.partial.insert(
                 partition,
@@ -167,6 +179,23 @@ mod tests {
                 .expect("restart accepted");
         }
         assert_eq!(out.expect("complete"), value);
+        assert_eq!(r.abandoned(), 1);
+    }
+
+    #[test]
+    fn a_whole_record_after_a_cut_sequence_drops_the_partial_one() {
+        // Capture crashed mid-sequence and re-published from an earlier transaction.
+        let chunks = split(&[9u8; 100], 40);
+        let mut r = Reassembler::default();
+        r.push(3, 0, Some(chunks[0].0.as_bytes()), chunks[0].1)
+            .expect("first");
+        assert!(r.pending(3));
+        assert_eq!(
+            r.push(3, 1, None, b"earlier"),
+            Ok(Some(b"earlier".to_vec()))
+        );
+        assert!(!r.pending(3));
+        assert_eq!(r.abandoned(), 1);
     }
 
     #[test]

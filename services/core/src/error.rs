@@ -13,3 +13,18 @@ pub enum ErrorClass {
     /// The pipeline cannot go on: stop at the last committed position, alert.
     Permanent,
 }
+
+/// `outer: inner: innermost`, for errors printed to an operator (each level's text once).
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let t = inner.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = inner.source();
+    }
+    s
+}

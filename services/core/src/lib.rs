@@ -11,6 +11,7 @@ pub mod error;
 pub mod event;
 pub mod position;
 pub mod topic;
+pub mod url;
 pub mod value;
 
 pub use error::ErrorClass;

@@ -1,0 +1,308 @@
+//! Configuration of one apply process: how it runs (addresses, credentials, limits) and,
+//! until the control plane holds pipelines (issue 5), the pipeline's table mapping.
+//!
+//! Every field's doc comment is its reference documentation; `config.example.toml`
+//! shows them all. `Config::load` reports every problem at once, before any
+//! connection is made.
+
+use std::path::Path;
+
+use otter_core::url::{redact_url, with_password};
+use serde::{Deserialize, Serialize};
+
+use crate::mapping::{MapRule, Mapping};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid")]
+    Parse {
+        path: String,
+        #[source]
+        source: toml::de::Error,
+    },
+    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
+    Invalid(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Pipeline id: names the consumer group and the bookkeeping rows, and appears in
+    /// metrics and logs.
+    pub pipeline: String,
+    /// Consume, merge and print the statements to stdout instead of writing them
+    /// (Otter's dryRun). Positions are read from the target but never written.
+    #[serde(default)]
+    pub dry_run: bool,
+    pub target: TargetConfig,
+    pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub apply: ApplyTuning,
+    /// Table and column mapping rules, first match wins; unmatched tables keep their
+    /// names. See `mapping.rs`.
+    #[serde(default)]
+    pub map: Vec<MapRule>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// `mysql://user@host:port`. The password comes from `OTTER_TARGET_PASSWORD` when
+    /// set (a password in the URL is allowed for local use).
+    pub url: String,
+    /// Database of the bookkeeping tables (`apply_position`, `apply_skipped`); created
+    /// when missing. See `schemas/target/README.md`.
+    #[serde(default = "default_state_db")]
+    pub state_db: String,
+    /// Target connections shared by all partitions of this process: at most this many
+    /// batches are written at once.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// Connect timeout towards the target, milliseconds.
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// Bootstrap servers, `host:port[,host:port]`.
+    pub brokers: String,
+    /// The capture's `kafka.topic_prefix`: every topic `<topic_prefix>.*` is consumed,
+    /// including tables that appear later.
+    pub topic_prefix: String,
+    /// Consumer group; instances with the same group share the partitions. Default
+    /// `otter-apply.<pipeline>`.
+    #[serde(default)]
+    pub group_id: Option<String>,
+    /// Consumer group session timeout, milliseconds: how long a dead instance keeps
+    /// its partitions.
+    #[serde(default = "default_session_timeout_ms")]
+    pub session_timeout_ms: u32,
+    /// How often the topic list is refreshed to find new table topics, milliseconds.
+    #[serde(default = "default_metadata_refresh_ms")]
+    pub metadata_refresh_ms: u32,
+}
+
+/// What happens to a change the target refuses for good (constraint violation, missing
+/// table, type mismatch) or a record that cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnError {
+    /// Stop the partition at the change (everything before it is committed) and report
+    /// it; the rest of the pipeline continues.
+    Stop,
+    /// Record it in `apply_skipped` (in the same transaction as the position), count it,
+    /// log it, and continue (Otter's skipLoadException).
+    Skip,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyTuning {
+    /// Most change records in one partition's batch (one target transaction).
+    #[serde(default = "default_max_batch_records")]
+    pub max_batch_records: usize,
+    /// Most record bytes in one batch.
+    #[serde(default = "default_max_batch_bytes")]
+    pub max_batch_bytes: usize,
+    /// Multi-row statements are cut at this size; a single larger row still goes alone
+    /// (the target's `max_allowed_packet` must hold it).
+    #[serde(default = "default_max_statement_bytes")]
+    pub max_statement_bytes: usize,
+    /// Records buffered per partition before its fetching pauses.
+    #[serde(default = "default_queue_records")]
+    pub queue_records: usize,
+    /// First delay before retrying after a transient failure, milliseconds (doubles up
+    /// to 30 s).
+    #[serde(default = "default_retry_ms")]
+    pub retry_ms: u64,
+    /// `stop` or `skip`, see [`OnError`].
+    #[serde(default = "default_on_error")]
+    pub on_error: OnError,
+}
+
+impl Default for ApplyTuning {
+    fn default() -> Self {
+        ApplyTuning {
+            max_batch_records: default_max_batch_records(),
+            max_batch_bytes: default_max_batch_bytes(),
+            max_statement_bytes: default_max_statement_bytes(),
+            queue_records: default_queue_records(),
+            retry_ms: default_retry_ms(),
+            on_error: default_on_error(),
+        }
+    }
+}
+
+fn default_state_db() -> String {
+    "otter".into()
+}
+fn default_pool_size() -> usize {
+    4
+}
+fn default_connect_timeout_ms() -> u64 {
+    5_000
+}
+fn default_session_timeout_ms() -> u32 {
+    6_000
+}
+fn default_metadata_refresh_ms() -> u32 {
+    5_000
+}
+fn default_max_batch_records() -> usize {
+    5_000
+}
+fn default_max_batch_bytes() -> usize {
+    32 * 1024 * 1024
+}
+fn default_max_statement_bytes() -> usize {
+    4 * 1024 * 1024
+}
+fn default_queue_records() -> usize {
+    20_000
+}
+fn default_retry_ms() -> u64 {
+    500
+}
+fn default_on_error() -> OnError {
+    OnError::Stop
+}
+
+fn is_name(s: &str, extra: &[u8]) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || extra.contains(&b))
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
+        let mut c: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.to_owned(),
+            source,
+        })?;
+        if let Ok(pw) = std::env::var("OTTER_TARGET_PASSWORD") {
+            c.target.url = with_password(&c.target.url, &pw);
+        }
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// Returns every problem at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        if !is_name(&self.pipeline, b"-") {
+            p.push(format!(
+                "pipeline: `{}` must be non-empty [A-Za-z0-9_-]",
+                self.pipeline
+            ));
+        }
+        if mysql_async::Opts::from_url(&self.target.url).is_err() {
+            p.push("target.url: not a mysql:// URL".to_owned());
+        }
+        if !is_name(&self.target.state_db, b"") {
+            p.push(format!(
+                "target.state_db: `{}` must be non-empty [A-Za-z0-9_]",
+                self.target.state_db
+            ));
+        }
+        if self.target.pool_size == 0 {
+            p.push("target.pool_size: must be at least 1".to_owned());
+        }
+        if self.kafka.brokers.is_empty() {
+            p.push("kafka.brokers: must not be empty".to_owned());
+        }
+        if !is_name(&self.kafka.topic_prefix, b"-.") {
+            p.push(format!(
+                "kafka.topic_prefix: `{}` must be non-empty [A-Za-z0-9._-]",
+                self.kafka.topic_prefix
+            ));
+        }
+        let a = &self.apply;
+        if a.max_batch_records == 0 || a.queue_records == 0 {
+            p.push(
+                "apply.max_batch_records and apply.queue_records: must be at least 1".to_owned(),
+            );
+        }
+        if a.max_statement_bytes < 1024 {
+            p.push("apply.max_statement_bytes: must be at least 1 KiB".to_owned());
+        }
+        if let Err(errors) = Mapping::new(&self.map) {
+            p.extend(errors.iter().map(|e| format!("map: {e}")));
+        }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
+    }
+
+    pub fn group_id(&self) -> String {
+        self.kafka
+            .group_id
+            .clone()
+            .unwrap_or_else(|| format!("otter-apply.{}", self.pipeline))
+    }
+
+    /// The configuration as TOML with the password removed, for `--check-config`.
+    pub fn redacted(&self) -> String {
+        let mut c = self.clone();
+        c.target.url = redact_url(&c.target.url);
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("(cannot print: {e})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../config.example.toml");
+        let c = Config::parse(text, "config.example.toml").expect("example is valid");
+        assert_eq!(c.group_id(), "otter-apply.demo");
+        assert_eq!(c.apply.on_error, OnError::Stop);
+        assert_eq!(c.map.len(), 1);
+    }
+
+    #[test]
+    fn a_misspelt_key_is_named() {
+        let text = include_str!("../config.example.toml").replace("pool_size", "pool_sise");
+        let err = Config::parse(&text, "x.toml").expect_err("unknown field");
+        let chain = format!("{}", std::error::Error::source(&err).expect("toml error"));
+        assert!(chain.contains("pool_sise"), "{chain}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let text = r#"
+pipeline = "bad name"
+[target]
+url = "http://x"
+pool_size = 0
+[kafka]
+brokers = ""
+topic_prefix = "a b"
+[[map]]
+source_table = "("
+"#;
+        let Err(ConfigError::Invalid(p)) = Config::parse(text, "x.toml") else {
+            panic!("invalid config accepted")
+        };
+        assert_eq!(p.len(), 6, "{p:#?}");
+    }
+}

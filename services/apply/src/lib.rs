@@ -1,0 +1,19 @@
+//! otter-apply: consumes a pipeline's per-table topics and applies the row changes to a
+//! MySQL/MariaDB target, exactly once.
+//!
+//! Flow: [`consume`] reads the topics as a consumer group and hands each assigned
+//! partition's records to its own worker ([`worker`]); a worker decodes a batch, drops
+//! what the target already has, merges it ([`merge`]), turns it into statements
+//! ([`sql`]) and commits them together with the partition's position ([`target`]).
+
+pub mod config;
+pub mod consume;
+pub mod error;
+pub mod mapping;
+pub mod merge;
+pub mod metrics;
+pub mod run;
+pub mod sql;
+pub mod target;
+pub mod verify;
+pub mod worker;

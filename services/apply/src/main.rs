@@ -1,0 +1,118 @@
+//! otter-apply: arguments, configuration, start-up. No logic lives here.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use otter_apply::config::Config;
+use otter_apply::{metrics, run, verify};
+
+#[derive(Parser)]
+#[command(
+    name = "otter-apply",
+    version,
+    about = "Applies otter's per-table Kafka topics to a MySQL/MariaDB target, exactly once"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Consume the pipeline's topics and apply them until stopped (SIGINT/SIGTERM).
+    ///
+    /// Example: otter-apply run --config services/apply/config.example.toml
+    Run {
+        /// Configuration file (see config.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Validate and print the configuration (password redacted), then exit.
+        #[arg(long)]
+        check_config: bool,
+    },
+    /// Compare source and target tables: row counts, per-chunk checksums by primary
+    /// key (a multiset for tables without one); prints the differing keys.
+    /// Exit status 0 = identical, 1 = differences, 2 = could not compare.
+    ///
+    /// Example: otter-apply verify --source mysql://otter:otter@127.0.0.1:3307
+    ///          --target mysql://otter:otter@127.0.0.1:3308 --tables 'shop\..*'
+    Verify(verify::VerifyArgs),
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::env::var("OTTER_LOG_FORMAT").as_deref() == Ok("json") {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn run_apply(config: PathBuf, check: bool) -> anyhow::Result<bool> {
+    let cfg = Config::load(&config)?;
+    if check {
+        println!("{}", cfg.redacted());
+        return Ok(true);
+    }
+    let registry = prometheus::Registry::new();
+    let metrics = metrics::Metrics::new(&registry)?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        let _ = tx.send(true);
+    });
+    match run::run(cfg, metrics, rx).await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            eprintln!("error: {}", otter_apply::error::chain(&e));
+            Ok(false)
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Run {
+            config,
+            check_config,
+        } => rt
+            .block_on(run_apply(config, check_config))
+            .map(u8::from)
+            .map(|ok| 1 - ok),
+        Command::Verify(args) => rt
+            .block_on(verify::run(&args))
+            .map_err(|e| anyhow::anyhow!(otter_apply::error::chain(&e))),
+    };
+    match result {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

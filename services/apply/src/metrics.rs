@@ -1,0 +1,112 @@
+//! Every metric name this crate emits. Names follow `otter_apply_<what>_<unit>`; labels
+//! come from closed sets (`pipeline`, `op`, `code`, `reason`, `state`). Serving them over
+//! HTTP arrives with the observability issue (6); tests read the registry.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Counter. Change events covered by committed batches (before merging). Labels:
+/// `pipeline`.
+pub const EVENTS_APPLIED: &str = "otter_apply_events_applied_total";
+/// Counter. Row operations written after merging. Labels: `pipeline`, `op`
+/// (upsert|delete|insert|update).
+pub const ROWS_WRITTEN: &str = "otter_apply_rows_written_total";
+/// Counter. Records consumed but not applied, by why. Labels: `pipeline`, `reason`
+/// (duplicate: already applied, e.g. re-published after a capture crash;
+/// policy_skip: refused by the target or undecodable, recorded in `apply_skipped`;
+/// ddl_not_applied: schema changes, until issue 7; dry_run).
+pub const SKIPPED: &str = "otter_apply_events_skipped_total";
+/// Counter. Batches committed to the target. Labels: `pipeline`.
+pub const BATCHES: &str = "otter_apply_batches_total";
+/// Histogram. Change events per committed batch. Labels: `pipeline`.
+pub const BATCH_EVENTS: &str = "otter_apply_batch_events";
+/// Histogram. Seconds from a batch's first statement to its commit. Labels: `pipeline`.
+pub const COMMIT_SECONDS: &str = "otter_apply_commit_seconds";
+/// Counter. Errors by code (transient ones are retried). Labels: `pipeline`, `code`.
+pub const ERRORS: &str = "otter_apply_errors_total";
+/// Gauge. Partitions of this process. Labels: `pipeline`, `state` (held|stopped).
+pub const PARTITIONS: &str = "otter_apply_partitions";
+
+pub const ALL: &[&str] = &[
+    EVENTS_APPLIED,
+    ROWS_WRITTEN,
+    SKIPPED,
+    BATCHES,
+    BATCH_EVENTS,
+    COMMIT_SECONDS,
+    ERRORS,
+    PARTITIONS,
+];
+
+/// Handles, created once per process.
+#[derive(Clone)]
+pub struct Metrics {
+    pub events: IntCounterVec,
+    pub rows: IntCounterVec,
+    pub skipped: IntCounterVec,
+    pub batches: IntCounterVec,
+    pub batch_events: HistogramVec,
+    pub commit_seconds: HistogramVec,
+    pub errors: IntCounterVec,
+    pub partitions: IntGaugeVec,
+}
+
+impl Metrics {
+    pub fn new(registry: &Registry) -> prometheus::Result<Metrics> {
+        let counter =
+            |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntCounterVec> {
+                let c = IntCounterVec::new(Opts::new(name, help), labels)?;
+                registry.register(Box::new(c.clone()))?;
+                Ok(c)
+            };
+        let histogram = |name: &str, help: &str, buckets: Vec<f64>| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets),
+                &["pipeline"],
+            )?;
+            registry.register(Box::new(h.clone()))?;
+            Ok::<_, prometheus::Error>(h)
+        };
+        let partitions = IntGaugeVec::new(
+            Opts::new(PARTITIONS, "partitions held or stopped"),
+            &["pipeline", "state"],
+        )?;
+        registry.register(Box::new(partitions.clone()))?;
+        Ok(Metrics {
+            events: counter(EVENTS_APPLIED, "change events applied", &["pipeline"])?,
+            rows: counter(ROWS_WRITTEN, "row operations written", &["pipeline", "op"])?,
+            skipped: counter(SKIPPED, "records not applied", &["pipeline", "reason"])?,
+            batches: counter(BATCHES, "batches committed", &["pipeline"])?,
+            batch_events: histogram(
+                BATCH_EVENTS,
+                "change events per batch",
+                prometheus::exponential_buckets(1.0, 4.0, 9)?,
+            )?,
+            commit_seconds: histogram(
+                COMMIT_SECONDS,
+                "batch write and commit time",
+                prometheus::exponential_buckets(0.001, 4.0, 9)?,
+            )?,
+            errors: counter(ERRORS, "errors", &["pipeline", "code"])?,
+            partitions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_follow_the_scheme() {
+        for name in ALL {
+            assert!(name.starts_with("otter_apply_"), "{name}");
+            let counter = name.ends_with("_total");
+            assert!(counter || !name.contains("_total"), "{name}");
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{name}"
+            );
+        }
+        Metrics::new(&Registry::new()).expect("all metrics register");
+    }
+}

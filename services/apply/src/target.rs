@@ -1,0 +1,329 @@
+//! The target database: connection pool and session set-up, the bookkeeping tables, and
+//! the one transaction a batch is written in.
+//!
+//! Invariants:
+//! - A batch's statements and its partition's new position (`apply_position`) commit in
+//!   one transaction, so the target holds a batch's rows exactly when it holds the
+//!   position past them; a crash at any instant loses or repeats nothing.
+//! - The position row is locked (`SELECT ... FOR UPDATE`) and compared with the position
+//!   the writer started from before anything is written; if another instance moved it
+//!   (a rebalance, a paused process coming back), the transaction is rolled back with
+//!   [`ApplyError::Fenced`] and the writer reloads. Two instances can never both apply
+//!   the same records.
+//! - Every connection runs [`SESSION_SETUP`] first; the literals of `sql::mysql` rely on it.
+//!
+//! Requires of the target: InnoDB, a user that may create the state database and write
+//! the replicated ones, `max_allowed_packet` at least `apply.max_statement_bytes` (and
+//! larger than the hex form of the largest row).
+
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, TxOpts};
+use otter_core::event::OrderKey;
+use otter_core::url::redact_url;
+use otter_core::{SourcePos, TableId};
+
+use crate::error::ApplyError;
+use crate::sql::Stmt;
+
+/// Statements every target connection runs first, and why:
+/// - utf8mb4 so any text reaches the server unchanged; the server converts it to each
+///   column's charset (latin1 columns get their cp1252 bytes back).
+/// - UTC so TIMESTAMP literals (written as UTC wall-clock time) are the same instant.
+/// - sql_mode: strict, so a value that does not fit is an error and not a silent
+///   truncation; no NO_ZERO_DATE / NO_ZERO_IN_DATE, so zero dates the source holds are
+///   written as they are; NO_AUTO_VALUE_ON_ZERO, so a 0 in an AUTO_INCREMENT column
+///   stays 0; no NO_BACKSLASH_ESCAPES, which the literal escaping assumes.
+/// - foreign_key_checks = 0: tables are applied per partition, not in the source's
+///   cross-table order, so a child row may arrive before its parent (as replicas do).
+pub const SESSION_SETUP: &[&str] = &[
+    "SET NAMES utf8mb4",
+    "SET time_zone = '+00:00'",
+    "SET sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+    "SET foreign_key_checks = 0",
+];
+
+/// What a partition has applied, as stored in `apply_position`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// First Kafka offset not yet applied.
+    pub next_offset: i64,
+    /// Source order of the last applied change ([`otter_core::event::SourceInfo::order`]).
+    pub order: Option<OrderKey>,
+}
+
+/// A change refused for good and skipped by policy, recorded in `apply_skipped`.
+#[derive(Debug, Clone)]
+pub struct Skip {
+    pub offset: i64,
+    pub table: Option<TableId>,
+    pub at: Option<SourcePos>,
+    pub code: &'static str,
+    pub error: String,
+}
+
+/// One batch's writes for one partition.
+pub struct Commit<'a> {
+    pub topic: &'a str,
+    pub partition: i32,
+    /// The stored position this batch was built on (`None`: no row yet).
+    pub expected: Option<i64>,
+    pub next: Stored,
+    /// Readable source position of the last change, stored for operators.
+    pub at: Option<&'a SourcePos>,
+    pub stmts: &'a [(TableId, Stmt)],
+    pub skips: &'a [Skip],
+}
+
+/// The target's connection pool and bookkeeping tables.
+#[derive(Clone)]
+pub struct Target {
+    pool: Pool,
+    url: String,
+    pipeline: String,
+    positions: String,
+    skipped: String,
+    connect_timeout: Duration,
+}
+
+impl Target {
+    /// Builds the pool; no connection is made until [`Target::prepare`] or first use.
+    pub fn new(
+        url: &str,
+        pipeline: &str,
+        state_db: &str,
+        pool_size: usize,
+        connect_timeout: Duration,
+    ) -> Result<Target, ApplyError> {
+        let opts = Opts::from_url(url).map_err(|e| ApplyError::Connect {
+            url: redact_url(url),
+            source: e.into(),
+        })?;
+        let constraints = PoolConstraints::new(0, pool_size.max(1)).unwrap_or_default();
+        let opts = OptsBuilder::from_opts(opts)
+            .init(SESSION_SETUP.to_vec())
+            .client_found_rows(true)
+            .pool_opts(PoolOpts::default().with_constraints(constraints));
+        let q = |t: &str| format!("`{state_db}`.`{t}`");
+        Ok(Target {
+            pool: Pool::new(opts),
+            url: redact_url(url),
+            pipeline: pipeline.to_owned(),
+            positions: q("apply_position"),
+            skipped: q("apply_skipped"),
+            connect_timeout,
+        })
+    }
+
+    pub async fn conn(&self) -> Result<Conn, ApplyError> {
+        match tokio::time::timeout(self.connect_timeout, self.pool.get_conn()).await {
+            Ok(r) => r.map_err(|source| ApplyError::Connect {
+                url: self.url.clone(),
+                source,
+            }),
+            Err(_) => Err(ApplyError::ConnectTimeout {
+                url: self.url.clone(),
+                ms: u64::try_from(self.connect_timeout.as_millis()).unwrap_or(u64::MAX),
+            }),
+        }
+    }
+
+    fn bk(&self, table: &str) -> impl Fn(mysql_async::Error) -> ApplyError {
+        let table = table.to_owned();
+        move |source| ApplyError::Bookkeeping {
+            table: table.clone(),
+            source,
+        }
+    }
+
+    /// Checks the target's settings and creates the bookkeeping tables when missing.
+    pub async fn prepare(
+        &self,
+        state_db: &str,
+        max_statement_bytes: usize,
+    ) -> Result<(), ApplyError> {
+        let mut c = self.conn().await?;
+        let packet: Option<u64> = c
+            .query_first("SELECT @@max_allowed_packet")
+            .await
+            .map_err(self.bk("@@max_allowed_packet"))?;
+        let packet = packet.unwrap_or(0);
+        if packet < max_statement_bytes as u64 + 1024 {
+            return Err(ApplyError::Precondition {
+                variable: "max_allowed_packet",
+                expected: format!(
+                    ">= {} (apply.max_statement_bytes + 1 KiB)",
+                    max_statement_bytes + 1024
+                ),
+                actual: packet.to_string(),
+            });
+        }
+        let ddl = [
+            format!("CREATE DATABASE IF NOT EXISTS `{state_db}`"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+  pipeline VARCHAR(128) NOT NULL,
+  topic VARCHAR(255) NOT NULL,
+  kafka_partition INT NOT NULL,
+  next_offset BIGINT NOT NULL,
+  order_file INT UNSIGNED NULL,
+  order_pos BIGINT UNSIGNED NULL,
+  order_row INT UNSIGNED NULL,
+  order_part TINYINT UNSIGNED NULL,
+  source_position VARCHAR(600) NULL,
+  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (pipeline, topic, kafka_partition)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                self.positions
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+  id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+  pipeline VARCHAR(128) NOT NULL,
+  topic VARCHAR(255) NOT NULL,
+  kafka_partition INT NOT NULL,
+  kafka_offset BIGINT NOT NULL,
+  source_table VARCHAR(300) NULL,
+  source_position VARCHAR(600) NULL,
+  error_code VARCHAR(64) NOT NULL,
+  error TEXT NOT NULL,
+  skipped_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  KEY by_place (pipeline, topic, kafka_partition, kafka_offset)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                self.skipped
+            ),
+        ];
+        for stmt in ddl {
+            c.query_drop(stmt).await.map_err(self.bk(&self.positions))?;
+        }
+        Ok(())
+    }
+
+    /// The stored position of one partition.
+    pub async fn load(&self, topic: &str, partition: i32) -> Result<Option<Stored>, ApplyError> {
+        let mut c = self.conn().await?;
+        self.read(&mut c, topic, partition, false).await
+    }
+
+    async fn read<Q: Queryable>(
+        &self,
+        c: &mut Q,
+        topic: &str,
+        partition: i32,
+        lock: bool,
+    ) -> Result<Option<Stored>, ApplyError> {
+        type Row = (i64, Option<u32>, Option<u64>, Option<u32>, Option<u8>);
+        let sql = format!(
+            "SELECT next_offset, order_file, order_pos, order_row, order_part FROM {} \
+             WHERE pipeline = ? AND topic = ? AND kafka_partition = ?{}",
+            self.positions,
+            if lock { " FOR UPDATE" } else { "" }
+        );
+        let row: Option<Row> = c
+            .exec_first(sql, (&self.pipeline, topic, partition))
+            .await
+            .map_err(self.bk(&self.positions))?;
+        Ok(row.map(|(next_offset, f, p, r, part)| Stored {
+            next_offset,
+            order: match (f, p, r, part) {
+                (Some(f), Some(p), Some(r), Some(part)) => {
+                    Some([u64::from(f), p, u64::from(r), u64::from(part)])
+                }
+                _ => None,
+            },
+        }))
+    }
+
+    /// Writes one batch and its position in one transaction (see the module invariants).
+    /// Returns the time spent.
+    pub async fn commit(&self, batch: &Commit<'_>) -> Result<Duration, ApplyError> {
+        let mut c = self.conn().await?;
+        let started = Instant::now();
+        let mut tx = c
+            .start_transaction(TxOpts::default())
+            .await
+            .map_err(self.bk(&self.positions))?;
+        let stored = self
+            .read(&mut tx, batch.topic, batch.partition, true)
+            .await?;
+        let stored_next = stored.map(|s| s.next_offset);
+        if stored_next != batch.expected {
+            // Dropping `tx` rolls back.
+            return Err(ApplyError::Fenced {
+                expected: batch.expected,
+                stored: stored_next,
+            });
+        }
+        for (table, stmt) in batch.stmts {
+            tx.query_drop(&stmt.sql)
+                .await
+                .map_err(|source| ApplyError::Statement {
+                    table: table.clone(),
+                    kind: stmt.kind,
+                    source,
+                })?;
+            if stmt.expect_one && tx.affected_rows() != 1 {
+                return Err(ApplyError::RowMismatch {
+                    table: table.clone(),
+                    kind: stmt.kind,
+                    affected: tx.affected_rows(),
+                });
+            }
+        }
+        for s in batch.skips {
+            tx.exec_drop(
+                format!(
+                    "INSERT INTO {} (pipeline, topic, kafka_partition, kafka_offset, source_table, \
+                     source_position, error_code, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    self.skipped
+                ),
+                (
+                    &self.pipeline,
+                    batch.topic,
+                    batch.partition,
+                    s.offset,
+                    s.table.as_ref().map(ToString::to_string),
+                    s.at.as_ref().map(ToString::to_string),
+                    s.code,
+                    &s.error,
+                ),
+            )
+            .await
+            .map_err(self.bk(&self.skipped))?;
+        }
+        let o = batch.next.order;
+        let order_file = o.map(|o| u32::try_from(o[0]).unwrap_or(u32::MAX));
+        let order_row = o.map(|o| u32::try_from(o[2]).unwrap_or(u32::MAX));
+        let order_part = o.map(|o| u8::try_from(o[3]).unwrap_or(u8::MAX));
+        tx.exec_drop(
+            format!(
+                "INSERT INTO {} (pipeline, topic, kafka_partition, next_offset, order_file, order_pos, \
+                 order_row, order_part, source_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset), order_file = VALUES(order_file), \
+                 order_pos = VALUES(order_pos), order_row = VALUES(order_row), order_part = VALUES(order_part), \
+                 source_position = COALESCE(VALUES(source_position), source_position), updated_at = CURRENT_TIMESTAMP(6)",
+                self.positions
+            ),
+            (
+                &self.pipeline,
+                batch.topic,
+                batch.partition,
+                batch.next.next_offset,
+                order_file,
+                o.map(|o| o[1]),
+                order_row,
+                order_part,
+                batch.at.map(ToString::to_string),
+            ),
+        )
+        .await
+        .map_err(self.bk(&self.positions))?;
+        tx.commit().await.map_err(self.bk(&self.positions))?;
+        Ok(started.elapsed())
+    }
+
+    pub async fn disconnect(self) {
+        let _ = self.pool.disconnect().await;
+    }
+}

@@ -1,0 +1,588 @@
+//! One assigned partition: batches its records, drops what the target already has,
+//! merges, writes, and commits each batch with the partition's position.
+//!
+//! Invariants:
+//! - Records are handled in offset order; a batch ends only after a whole record (all
+//!   chunks of a chunked one), so a stored `next_offset` is always a record boundary.
+//! - A record below the stored `next_offset`, or whose source order is not after the
+//!   stored order (re-published by capture after a crash), is skipped as a duplicate
+//!   and counted, never applied.
+//! - A transient failure (target unreachable, deadlock, fenced by another instance)
+//!   retries the same records from the stored position; nothing is lost or repeated.
+//! - A change the target refuses for good, or a record that cannot be decoded, is
+//!   isolated (the records before it are committed one by one), then either stops the
+//!   partition right before it or is recorded in `apply_skipped` and passed, per
+//!   `apply.on_error`. Either way it is logged with topic, partition, offset, table and
+//!   source position.
+//!
+//! The worker ends when its partition is revoked (its channel closes), on shutdown, or
+//! when the partition stops on an error.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use otter_core::chunk::{Reassembler, CHUNK_HEADER};
+use otter_core::codec::{self, Record};
+use otter_core::event::OrderKey;
+use otter_core::{ChangeEvent, ErrorClass, SourcePos, TableId};
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, error, info, warn};
+
+use crate::config::{ApplyTuning, OnError};
+use crate::error::{chain, ApplyError, PartitionError, RecordError, StreamPlace};
+use crate::mapping::Mapping;
+use crate::merge::merge;
+use crate::metrics::Metrics;
+use crate::sql::{statements, Stmt, StmtKind};
+use crate::target::{Commit, Skip, Stored, Target};
+
+/// One Kafka record as the consumer hands it over.
+#[derive(Debug)]
+pub struct Rec {
+    pub offset: i64,
+    pub value: Option<Vec<u8>>,
+    /// The `otter-chunk` header, when present.
+    pub chunk: Option<Vec<u8>>,
+}
+
+/// A position committed to the target, reported back so the consumer can commit it to
+/// the group as well (informational: the target's copy is the one that counts).
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub topic: Arc<str>,
+    pub partition: i32,
+    pub next_offset: i64,
+}
+
+/// What every worker of the process shares.
+pub struct Shared {
+    pub pipeline: String,
+    pub target: Target,
+    pub mapping: Mapping,
+    pub tuning: ApplyTuning,
+    pub dry_run: bool,
+    pub metrics: Metrics,
+    pub shutdown: watch::Receiver<bool>,
+    pub done: std::sync::mpsc::Sender<Done>,
+}
+
+/// Why a worker ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Revoked or shut down; everything committed stays committed.
+    Released,
+    /// Stopped on an error; the partition waits at the record it names.
+    Stopped(Box<PartitionError>),
+}
+
+/// One whole record (chunks joined), decoded or not.
+struct Item {
+    first: i64,
+    last: i64,
+    rec: Result<Record, RecordError>,
+}
+
+impl Item {
+    fn table(&self) -> Option<TableId> {
+        match &self.rec {
+            Ok(Record::Change { event, .. }) => Some(event.schema.table.clone()),
+            Ok(Record::Schema(s)) => Some(s.table.clone()),
+            Err(_) => None,
+        }
+    }
+
+    fn at(&self) -> Option<SourcePos> {
+        match &self.rec {
+            Ok(Record::Change { event, .. }) => Some(event.source.at.clone()),
+            Ok(Record::Schema(s)) => Some(s.source.at.clone()),
+            Err(_) => None,
+        }
+    }
+}
+
+/// What a batch became after dropping duplicates.
+#[derive(Default)]
+struct Plan {
+    changes: Vec<ChangeEvent>,
+    ddl: u64,
+    duplicates: u64,
+    last_order: Option<OrderKey>,
+    last_at: Option<SourcePos>,
+}
+
+pub struct Worker {
+    shared: Arc<Shared>,
+    topic: Arc<str>,
+    partition: i32,
+    stored: Option<Stored>,
+    reasm: Reassembler,
+    chunk_start: i64,
+    abandoned_seen: u64,
+    warned_duplicates: bool,
+}
+
+enum Attempt {
+    Done,
+    Released,
+    Failed(ApplyError),
+}
+
+impl Worker {
+    pub fn new(
+        shared: Arc<Shared>,
+        topic: Arc<str>,
+        partition: i32,
+        stored: Option<Stored>,
+    ) -> Worker {
+        Worker {
+            shared,
+            topic,
+            partition,
+            stored,
+            reasm: Reassembler::default(),
+            chunk_start: 0,
+            abandoned_seen: 0,
+            warned_duplicates: false,
+        }
+    }
+
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Rec>) -> Outcome {
+        info!(next_offset = ?self.stored.as_ref().map(|s| s.next_offset), "partition assigned");
+        loop {
+            let Some(items) = self.next_batch(&mut rx).await else {
+                debug!("partition released");
+                return Outcome::Released;
+            };
+            match self.process(items, &rx).await {
+                Ok(true) => {}
+                Ok(false) => return Outcome::Released,
+                Err(e) => {
+                    self.shared
+                        .metrics
+                        .errors
+                        .with_label_values(&[&self.shared.pipeline, e.code()])
+                        .inc();
+                    self.shared
+                        .metrics
+                        .partitions
+                        .with_label_values(&[&self.shared.pipeline, "stopped"])
+                        .inc();
+                    error!(
+                        error = %chain(&e),
+                        "partition stopped at its last committed position; fix the cause (or set apply.on_error = \"skip\") and restart apply"
+                    );
+                    return Outcome::Stopped(Box::new(e));
+                }
+            }
+        }
+    }
+
+    fn released(&self, rx: &mpsc::Receiver<Rec>) -> bool {
+        rx.is_closed() || *self.shared.shutdown.borrow()
+    }
+
+    /// The next batch of whole records; `None` once the partition is released.
+    async fn next_batch(&mut self, rx: &mut mpsc::Receiver<Rec>) -> Option<Vec<Item>> {
+        let (max_records, max_bytes) = (
+            self.shared.tuning.max_batch_records,
+            self.shared.tuning.max_batch_bytes,
+        );
+        let mut items = Vec::new();
+        let mut bytes = 0usize;
+        let first = rx.recv().await?;
+        self.feed(first, &mut items, &mut bytes);
+        loop {
+            let pending = self.reasm.pending(self.partition);
+            let full = items.len() >= max_records || bytes >= max_bytes;
+            if full && !pending {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(r) => self.feed(r, &mut items, &mut bytes),
+                Err(mpsc::error::TryRecvError::Empty) if pending => match rx.recv().await {
+                    Some(r) => self.feed(r, &mut items, &mut bytes),
+                    None => break,
+                },
+                Err(_) => break,
+            }
+        }
+        let abandoned = self.reasm.abandoned();
+        if abandoned > self.abandoned_seen {
+            self.shared
+                .metrics
+                .skipped
+                .with_label_values(&[&self.shared.pipeline, "chunks_restarted"])
+                .inc_by(abandoned - self.abandoned_seen);
+            self.abandoned_seen = abandoned;
+        }
+        (!items.is_empty()).then_some(items)
+    }
+
+    fn feed(&mut self, r: Rec, items: &mut Vec<Item>, bytes: &mut usize) {
+        let Some(value) = r.value else {
+            items.push(Item {
+                first: r.offset,
+                last: r.offset,
+                rec: Err(RecordError::Empty),
+            });
+            return;
+        };
+        *bytes += value.len();
+        if r.chunk.as_deref().is_some_and(|h| h.starts_with(b"0/")) {
+            self.chunk_start = r.offset;
+        }
+        let first = if r.chunk.is_some() {
+            self.chunk_start
+        } else {
+            r.offset
+        };
+        match self
+            .reasm
+            .push(self.partition, r.offset, r.chunk.as_deref(), &value)
+        {
+            Ok(Some(whole)) => items.push(Item {
+                first,
+                last: r.offset,
+                rec: decode(&whole),
+            }),
+            Ok(None) => {}
+            Err(e) => items.push(Item {
+                first: r.offset,
+                last: r.offset,
+                rec: Err(e.into()),
+            }),
+        }
+    }
+
+    /// Applies `items`; `Ok(false)` when the partition was released meanwhile.
+    async fn process(
+        &mut self,
+        mut items: Vec<Item>,
+        rx: &mpsc::Receiver<Rec>,
+    ) -> Result<bool, PartitionError> {
+        let mut at = 0;
+        while at < items.len() {
+            let good = items[at..].iter().take_while(|i| i.rec.is_ok()).count();
+            if good > 0 {
+                if !self.apply_isolating(&items[at..at + good], rx).await? {
+                    return Ok(false);
+                }
+                at += good;
+                continue;
+            }
+            // A record that cannot be decoded.
+            let place = self.place(&items[at], &items[at]);
+            let source = match std::mem::replace(&mut items[at].rec, Err(RecordError::Empty)) {
+                Err(e) => e,
+                Ok(_) => RecordError::Empty, // not reached: `good` was 0
+            };
+            let err = PartitionError::Decode { place, source };
+            if !self.on_refused(&items[at], err, rx).await? {
+                return Ok(false);
+            }
+            at += 1;
+        }
+        Ok(true)
+    }
+
+    /// Commits `items`; when the target refuses them for good, commits them one by one
+    /// to find the refused change and handles it per policy.
+    async fn apply_isolating(
+        &mut self,
+        items: &[Item],
+        rx: &mpsc::Receiver<Rec>,
+    ) -> Result<bool, PartitionError> {
+        match self.apply(items, &[], rx).await {
+            Attempt::Done => return Ok(true),
+            Attempt::Released => return Ok(false),
+            Attempt::Failed(e) if items.len() == 1 => {
+                let err = PartitionError::Apply {
+                    place: self.place(&items[0], &items[0]),
+                    source: e,
+                };
+                return self.on_refused(&items[0], err, rx).await;
+            }
+            Attempt::Failed(e) => {
+                let (first, last) = (&items[0], &items[items.len() - 1]);
+                warn!(error = %chain(&e), place = %self.place(first, last), "batch refused, applying its records one by one to find the change");
+            }
+        }
+        for i in 0..items.len() {
+            match self.apply(&items[i..=i], &[], rx).await {
+                Attempt::Done => {}
+                Attempt::Released => return Ok(false),
+                Attempt::Failed(e) => {
+                    let err = PartitionError::Apply {
+                        place: self.place(&items[i], &items[i]),
+                        source: e,
+                    };
+                    if !self.on_refused(&items[i], err, rx).await? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// A single refused record: stop, or record the skip with the position past it.
+    async fn on_refused(
+        &mut self,
+        item: &Item,
+        err: PartitionError,
+        rx: &mpsc::Receiver<Rec>,
+    ) -> Result<bool, PartitionError> {
+        if self.shared.tuning.on_error == OnError::Stop {
+            return Err(err);
+        }
+        let skip = Skip {
+            offset: item.first,
+            table: item.table(),
+            at: item.at(),
+            code: err.code(),
+            error: chain(&err),
+        };
+        error!(error = %chain(&err), "change skipped by policy (apply.on_error = \"skip\") and recorded in apply_skipped; repair the target row by hand");
+        let m = &self.shared.metrics;
+        m.errors
+            .with_label_values(&[&self.shared.pipeline, err.code()])
+            .inc();
+        m.skipped
+            .with_label_values(&[&self.shared.pipeline, "policy_skip"])
+            .inc();
+        let only = Item {
+            first: item.first,
+            last: item.last,
+            // Nothing to write: the record is represented by its skip row only.
+            rec: Err(RecordError::Empty),
+        };
+        match self.apply(std::slice::from_ref(&only), &[skip], rx).await {
+            Attempt::Done => Ok(true),
+            Attempt::Released => Ok(false),
+            Attempt::Failed(e) => Err(PartitionError::Apply {
+                place: self.place(item, item),
+                source: e,
+            }),
+        }
+    }
+
+    fn place(&self, first: &Item, last: &Item) -> StreamPlace {
+        StreamPlace {
+            topic: self.topic.to_string(),
+            partition: self.partition,
+            offsets: (first.first, last.last),
+            table: first.table().or_else(|| last.table()),
+            at: first.at().or_else(|| last.at()),
+        }
+    }
+
+    /// What of `items` still has to be applied, given the stored position.
+    fn plan(&self, items: &[Item]) -> Plan {
+        let mut p = Plan::default();
+        let next = self.stored.as_ref().map(|s| s.next_offset);
+        let mut order = self.stored.as_ref().and_then(|s| s.order);
+        for item in items {
+            if next.is_some_and(|n| item.first < n) {
+                p.duplicates += 1;
+                continue;
+            }
+            let Ok(rec) = &item.rec else { continue };
+            let o = rec.order();
+            if order.is_some_and(|stored| o <= stored) {
+                p.duplicates += 1;
+                continue;
+            }
+            order = Some(o);
+            p.last_order = Some(o);
+            match rec {
+                Record::Change { event, .. } => {
+                    p.last_at = Some(event.source.at.clone());
+                    p.changes.push(event.clone());
+                }
+                Record::Schema(_) => p.ddl += 1,
+            }
+        }
+        p
+    }
+
+    fn build(&self, changes: Vec<ChangeEvent>) -> Result<(Vec<(TableId, Stmt)>, u64), ApplyError> {
+        let n = changes.len() as u64;
+        let table = changes.first().map(|c| c.schema.table.clone());
+        let runs = merge(changes).map_err(|source| ApplyError::Key {
+            table: table.unwrap_or_else(|| TableId::new("", "")),
+            source,
+        })?;
+        let mut out = Vec::new();
+        for run in &runs {
+            let shape = self.shared.mapping.shape(run.schema())?;
+            let stmts = statements(run, &shape, self.shared.tuning.max_statement_bytes).map_err(
+                |source| ApplyError::Sql {
+                    table: shape.source.clone(),
+                    source,
+                },
+            )?;
+            out.extend(stmts.into_iter().map(|s| (shape.target.clone(), s)));
+        }
+        Ok((out, n))
+    }
+
+    /// One attempt loop for `items`: retries transient failures until done, released,
+    /// or refused for good.
+    async fn apply(&mut self, items: &[Item], skips: &[Skip], rx: &mpsc::Receiver<Rec>) -> Attempt {
+        let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
+        loop {
+            if self.released(rx) {
+                return Attempt::Released;
+            }
+            let plan = self.plan(items);
+            let (stmts, events) = match self.build(plan.changes) {
+                Ok(x) => x,
+                Err(e) => return Attempt::Failed(e),
+            };
+            let last = items.last().map_or(0, |i| i.last);
+            let next = Stored {
+                next_offset: last + 1,
+                order: plan
+                    .last_order
+                    .or(self.stored.as_ref().and_then(|s| s.order)),
+            };
+            let m = &self.shared.metrics;
+            let pipeline = self.shared.pipeline.as_str();
+            if plan.duplicates > 0 {
+                m.skipped
+                    .with_label_values(&[pipeline, "duplicate"])
+                    .inc_by(plan.duplicates);
+                if !self.warned_duplicates {
+                    info!(
+                        records = plan.duplicates,
+                        "records already applied skipped (re-published or re-delivered)"
+                    );
+                    self.warned_duplicates = true;
+                }
+            }
+            if plan.ddl > 0 {
+                m.skipped
+                    .with_label_values(&[pipeline, "ddl_not_applied"])
+                    .inc_by(plan.ddl);
+                warn!(statements = plan.ddl, "schema change records are not applied yet (issue 7); apply the DDL to the target by hand");
+            }
+            if self.shared.dry_run {
+                self.print(&stmts, items);
+                m.skipped
+                    .with_label_values(&[pipeline, "dry_run"])
+                    .inc_by(events);
+                self.stored = Some(next);
+                return Attempt::Done;
+            }
+            let commit = Commit {
+                topic: &self.topic,
+                partition: self.partition,
+                expected: self.stored.as_ref().map(|s| s.next_offset),
+                next: next.clone(),
+                at: plan.last_at.as_ref(),
+                stmts: &stmts,
+                skips,
+            };
+            match self.shared.target.commit(&commit).await {
+                Ok(took) => {
+                    m.batches.with_label_values(&[pipeline]).inc();
+                    m.events.with_label_values(&[pipeline]).inc_by(events);
+                    m.batch_events
+                        .with_label_values(&[pipeline])
+                        .observe(events as f64);
+                    m.commit_seconds
+                        .with_label_values(&[pipeline])
+                        .observe(took.as_secs_f64());
+                    for (_, s) in &stmts {
+                        m.rows
+                            .with_label_values(&[pipeline, op_label(s.kind)])
+                            .inc_by(s.rows as u64);
+                    }
+                    debug!(
+                        first_offset = items[0].first,
+                        last_offset = last,
+                        events,
+                        statements = stmts.len(),
+                        "batch committed"
+                    );
+                    self.stored = Some(next);
+                    let _ = self.shared.done.send(Done {
+                        topic: self.topic.clone(),
+                        partition: self.partition,
+                        next_offset: last + 1,
+                    });
+                    return Attempt::Done;
+                }
+                Err(ApplyError::Fenced { expected, stored }) => {
+                    m.errors.with_label_values(&[pipeline, "fenced"]).inc();
+                    info!(
+                        ?expected,
+                        ?stored,
+                        "partition position moved under us, reloading it"
+                    );
+                    match self.shared.target.load(&self.topic, self.partition).await {
+                        Ok(s) => self.stored = s,
+                        Err(e) => {
+                            warn!(error = %chain(&e), "cannot reload the partition position, retrying")
+                        }
+                    }
+                }
+                Err(e) if e.class() == ErrorClass::Transient => {
+                    m.errors.with_label_values(&[pipeline, e.code()]).inc();
+                    warn!(error = %chain(&e), retry_in_ms = delay.as_millis() as u64, "target write failed, retrying the batch");
+                    let mut shutdown = self.shared.shutdown.clone();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Attempt::Failed(e),
+            }
+        }
+    }
+
+    /// Dry run: the statements go to stdout (they hold row values, which logs never do).
+    fn print(&self, stmts: &[(TableId, Stmt)], items: &[Item]) {
+        let (first, last) = (items[0].first, items[items.len() - 1].last);
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(
+            out,
+            "-- dry run: topic {} partition {} offsets {first}..={last}",
+            self.topic, self.partition
+        );
+        for (_, s) in stmts {
+            let _ = writeln!(out, "{};", s.sql);
+        }
+    }
+}
+
+fn op_label(k: StmtKind) -> &'static str {
+    match k {
+        StmtKind::Upsert => "upsert",
+        StmtKind::Delete => "delete",
+        StmtKind::Insert => "insert",
+        StmtKind::Update => "update",
+    }
+}
+
+fn decode(value: &[u8]) -> Result<Record, RecordError> {
+    let rec = codec::decode(value)?;
+    if let Record::Change { event, .. } = &rec {
+        event.check()?;
+    }
+    Ok(rec)
+}
+
+/// The chunk header of a record, if any.
+pub fn chunk_header<'a>(
+    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+) -> Option<Vec<u8>> {
+    for (k, v) in headers {
+        if k == CHUNK_HEADER {
+            return v.map(<[u8]>::to_vec);
+        }
+    }
+    None
+}
