@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops what infra/up.sh started. Safe to run twice. Data is kept; `infra/down.sh
 # --wipe` also removes $OTTER_VAR.
+#   infra/down.sh [--wipe] [source|target|zookeeper|broker]...   (default: all)
+# (tests restart single parts with `infra/down.sh target && infra/up.sh target`)
 source "$(dirname "$0")/lib.sh"
 
 stop() { # stop NAME PIDFILE
@@ -17,11 +19,25 @@ stop() { # stop NAME PIDFILE
   rm -f "$pidf"
 }
 
-stop "Tansu" "$OTTER_VAR/run/tansu.pid"
-stop "ZooKeeper" "$OTTER_VAR/run/zookeeper.pid"
-stop "MariaDB target" "$OTTER_VAR/run/target.pid"
-stop "MariaDB source" "$OTTER_VAR/run/source.pid"
-if [ "${1:-}" = --wipe ]; then
+wipe=false
+parts=()
+for a in "$@"; do
+  case "$a" in
+    --wipe) wipe=true ;;
+    source|target|zookeeper|broker) parts+=("$a") ;;
+    *) log "unknown argument $a (--wipe source|target|zookeeper|broker)"; exit 2 ;;
+  esac
+done
+[ ${#parts[@]} -eq 0 ] && parts=(broker zookeeper target source)
+for p in "${parts[@]}"; do
+  case "$p" in
+    broker) stop "Tansu" "$OTTER_VAR/run/tansu.pid" ;;
+    zookeeper) stop "ZooKeeper" "$OTTER_VAR/run/zookeeper.pid" ;;
+    target) stop "MariaDB target" "$OTTER_VAR/run/target.pid" ;;
+    source) stop "MariaDB source" "$OTTER_VAR/run/source.pid" ;;
+  esac
+done
+if $wipe; then
   log "removing $OTTER_VAR"
   rm -rf "$OTTER_VAR"
 fi
