@@ -85,6 +85,12 @@ pub struct KafkaConfig {
     /// its partitions.
     #[serde(default = "default_session_timeout_ms")]
     pub session_timeout_ms: u32,
+    /// How long a rebalance waits for members to rejoin, and how long this process may
+    /// go without polling before it leaves the group (`max.poll.interval.ms`),
+    /// milliseconds. Kept short: Tansu 0.6 keeps a member whose session expired during a
+    /// rebalance as the group leader until this runs out, and the group stalls meanwhile.
+    #[serde(default = "default_rebalance_timeout_ms")]
+    pub rebalance_timeout_ms: u32,
     /// How often the topic list is refreshed to find new table topics, milliseconds.
     #[serde(default = "default_metadata_refresh_ms")]
     pub metadata_refresh_ms: u32,
@@ -151,7 +157,10 @@ fn default_connect_timeout_ms() -> u64 {
     5_000
 }
 fn default_session_timeout_ms() -> u32 {
-    6_000
+    10_000
+}
+fn default_rebalance_timeout_ms() -> u32 {
+    20_000
 }
 fn default_metadata_refresh_ms() -> u32 {
     5_000

@@ -198,7 +198,12 @@ pub fn consumer(
         routes: Mutex::new(HashMap::new()),
         retired: Mutex::new(Vec::new()),
     };
-    ClientConfig::new()
+    let mut client = ClientConfig::new();
+    // librdkafka's own tracing (e.g. `cgrp,consumer`), for diagnosing group trouble.
+    if let Ok(debug) = std::env::var("OTTER_KAFKA_DEBUG") {
+        client.set("debug", debug);
+    }
+    client
         .set("bootstrap.servers", &cfg.kafka.brokers)
         .set("group.id", cfg.group_id())
         .set("client.id", format!("otter-apply-{}", cfg.pipeline))
@@ -212,6 +217,13 @@ pub fn consumer(
         .set(
             "heartbeat.interval.ms",
             (cfg.kafka.session_timeout_ms / 6).max(100).to_string(),
+        )
+        .set(
+            "max.poll.interval.ms",
+            cfg.kafka
+                .rebalance_timeout_ms
+                .max(cfg.kafka.session_timeout_ms)
+                .to_string(),
         )
         .set(
             "topic.metadata.refresh.interval.ms",

@@ -95,6 +95,11 @@ pub struct KafkaConfig {
     /// How long the producer keeps retrying a record before it gives up, ms.
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u32,
+    /// With records in flight and no delivery report for this long, the session ends
+    /// (transient) and restarts from the stored position with a new producer,
+    /// milliseconds.
+    #[serde(default = "default_stall_timeout_ms")]
+    pub stall_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -173,6 +178,9 @@ fn default_linger_ms() -> u32 {
 }
 fn default_compression() -> String {
     "lz4".into()
+}
+fn default_stall_timeout_ms() -> u64 {
+    30_000
 }
 fn default_delivery_timeout_ms() -> u32 {
     120_000

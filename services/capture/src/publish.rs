@@ -64,6 +64,13 @@ pub enum PublishError {
     },
     #[error("the background task reading metadata of {topic} failed")]
     MetadataTask { topic: String },
+    #[error("no delivery report for {stalled_ms} ms with {in_flight} records in flight (oldest for {topic} from {at}); restarting the producer")]
+    Stalled {
+        in_flight: usize,
+        stalled_ms: u64,
+        topic: String,
+        at: SourcePos,
+    },
 }
 
 impl PublishError {
@@ -91,6 +98,7 @@ impl PublishError {
             PublishError::Delivery { .. } => "delivery",
             PublishError::Encode { .. } => "encode",
             PublishError::MetadataTask { .. } => "metadata_task",
+            PublishError::Stalled { .. } => "delivery_stalled",
         }
     }
 }
@@ -162,6 +170,12 @@ pub struct Publisher {
     /// name them in a delivery error.
     origins: VecDeque<(u64, Arc<str>, SourcePos)>,
     max_in_flight: usize,
+    /// When `low` last moved (or nothing was in flight): a producer that stops
+    /// reporting deliveries is replaced after `stall_timeout` (seen with Tansu 0.6: after
+    /// a broker restart the idempotent producer kept bumping its epoch and never
+    /// reported the records in flight, not even after `message.timeout.ms`).
+    progress_at: std::time::Instant,
+    stall_timeout: Duration,
     acked: Option<Checkpoint>,
     records: Records,
     pub stats: PublishStats,
@@ -170,6 +184,10 @@ pub struct Publisher {
 impl Publisher {
     pub fn new(cfg: &KafkaConfig, max_in_flight: usize) -> Result<Publisher, PublishError> {
         let mut cc = ClientConfig::new();
+        // librdkafka's own tracing (e.g. `eos,msg,protocol`), for diagnosing broker trouble.
+        if let Ok(debug) = std::env::var("OTTER_KAFKA_DEBUG") {
+            cc.set("debug", debug);
+        }
         cc.set("bootstrap.servers", &cfg.brokers)
             .set("enable.idempotence", "true")
             .set("acks", "all")
@@ -209,6 +227,8 @@ impl Publisher {
             topics: HashMap::new(),
             next_seq: 0,
             low: 0,
+            progress_at: std::time::Instant::now(),
+            stall_timeout: Duration::from_millis(cfg.stall_timeout_ms),
             commits: VecDeque::new(),
             origins: VecDeque::new(),
             max_in_flight,
@@ -405,10 +425,14 @@ impl Publisher {
     /// Moves the acknowledged point over every record already acknowledged, without
     /// waiting; fails on the first failed delivery.
     pub fn poll_acked(&mut self) -> Result<(), PublishError> {
+        let before = self.low;
         while self.low < self.next_seq
             && self.acks.done[(self.low & self.acks.mask) as usize].swap(false, Ordering::AcqRel)
         {
             self.low += 1;
+        }
+        if self.low != before || self.low == self.next_seq {
+            self.progress_at = std::time::Instant::now();
         }
         while self
             .commits
@@ -442,6 +466,20 @@ impl Publisher {
                 .map(|(_, t, a)| (t.to_string(), a.clone()))
                 .unwrap_or_else(|| (String::new(), SourcePos::new("", 0)));
             return Err(PublishError::Delivery { topic, at, source });
+        }
+        let stalled = self.progress_at.elapsed();
+        if stalled > self.stall_timeout {
+            let (topic, at) = self
+                .origins
+                .front()
+                .map(|(_, t, a)| (t.to_string(), a.clone()))
+                .unwrap_or_else(|| (String::new(), SourcePos::new("", 0)));
+            return Err(PublishError::Stalled {
+                in_flight: self.in_flight(),
+                stalled_ms: u64::try_from(stalled.as_millis()).unwrap_or(u64::MAX),
+                topic,
+                at,
+            });
         }
         Ok(())
     }

@@ -97,6 +97,7 @@ brokers = "{brokers}"
 topic_prefix = "{prefix}"
 partitions = 3
 linger_ms = 2
+stall_timeout_ms = 8000
 [zookeeper]
 connect = "{zk}"
 root = "/otter-it"
@@ -125,6 +126,7 @@ pool_size = 3
 brokers = "{brokers}"
 topic_prefix = "{prefix}"
 session_timeout_ms = 6000
+rebalance_timeout_ms = 10000
 metadata_refresh_ms = 1000
 [apply]
 retry_ms = 100
@@ -145,7 +147,7 @@ retry_ms = 100
         }
     }
 
-    fn spawn(&self, bin: &Path, config: &Path, log: &str) -> Child {
+    fn spawn(&self, bin: &Path, config: &Path, log: &str) -> Proc {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -154,18 +156,23 @@ retry_ms = 100
         Command::new(bin)
             .args(["run", "--config"])
             .arg(config)
-            .env("RUST_LOG", "info,zookeeper_client=warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("OTTER_TEST_LOG")
+                    .unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
+            )
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
+            .map(Proc)
             .unwrap_or_else(|e| panic!("{} starts: {e}", bin.display()))
     }
 
-    pub fn capture(&self) -> Child {
+    pub fn capture(&self) -> Proc {
         self.spawn(&capture_bin(), &self.capture_config, "capture.log")
     }
 
-    pub fn apply(&self) -> Child {
+    pub fn apply(&self) -> Proc {
         self.spawn(
             Path::new(env!("CARGO_BIN_EXE_otter-apply")),
             &self.apply_config,
@@ -251,9 +258,20 @@ pub async fn verify_tables(pattern: &str, mapping: &Mapping) -> Vec<TableReport>
     r
 }
 
-pub fn kill9(child: &mut Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// A service process that is killed when dropped, so a failing test leaves nothing
+/// running.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn kill9(p: &mut Proc) {
+    let _ = p.0.kill();
+    let _ = p.0.wait();
 }
 
 /// SIGTERM and wait: a clean stop.
