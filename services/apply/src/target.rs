@@ -40,7 +40,7 @@ use crate::sql::Stmt;
 pub const SESSION_SETUP: &[&str] = &[
     "SET NAMES utf8mb4",
     "SET time_zone = '+00:00'",
-    "SET sql_mode = 'STRICT_ALL_TABLES,NO_AUTO_VALUE_ON_ZERO,NO_ENGINE_SUBSTITUTION'",
+    "SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
     "SET foreign_key_checks = 0",
 ];
 

@@ -173,10 +173,15 @@ retry_ms = 100
     }
 
     pub fn apply(&self) -> Proc {
+        self.apply_logging_to("apply.log")
+    }
+
+    /// An apply instance with its own log file (in the pipeline's directory).
+    pub fn apply_logging_to(&self, log: &str) -> Proc {
         self.spawn(
             Path::new(env!("CARGO_BIN_EXE_otter-apply")),
             &self.apply_config,
-            "apply.log",
+            log,
         )
     }
 
