@@ -122,9 +122,10 @@ pub struct ApplyTuning {
     /// (the target's `max_allowed_packet` must hold it).
     #[serde(default = "default_max_statement_bytes")]
     pub max_statement_bytes: usize,
-    /// Records buffered per partition before its fetching pauses.
-    #[serde(default = "default_queue_records")]
-    pub queue_records: usize,
+    /// Records prefetched by librdkafka and not yet taken by the partition's worker,
+    /// KiB (`queued.max.messages.kbytes`): bounds memory while a partition waits.
+    #[serde(default = "default_prefetch_kbytes")]
+    pub prefetch_kbytes: u32,
     /// First delay before retrying after a transient failure, milliseconds (doubles up
     /// to 30 s).
     #[serde(default = "default_retry_ms")]
@@ -140,7 +141,7 @@ impl Default for ApplyTuning {
             max_batch_records: default_max_batch_records(),
             max_batch_bytes: default_max_batch_bytes(),
             max_statement_bytes: default_max_statement_bytes(),
-            queue_records: default_queue_records(),
+            prefetch_kbytes: default_prefetch_kbytes(),
             retry_ms: default_retry_ms(),
             on_error: default_on_error(),
         }
@@ -174,8 +175,8 @@ fn default_max_batch_bytes() -> usize {
 fn default_max_statement_bytes() -> usize {
     4 * 1024 * 1024
 }
-fn default_queue_records() -> usize {
-    20_000
+fn default_prefetch_kbytes() -> u32 {
+    16 * 1024
 }
 fn default_retry_ms() -> u64 {
     500
@@ -242,10 +243,11 @@ impl Config {
             ));
         }
         let a = &self.apply;
-        if a.max_batch_records == 0 || a.queue_records == 0 {
-            p.push(
-                "apply.max_batch_records and apply.queue_records: must be at least 1".to_owned(),
-            );
+        if a.max_batch_records == 0 {
+            p.push("apply.max_batch_records: must be at least 1".to_owned());
+        }
+        if a.prefetch_kbytes < 1024 {
+            p.push("apply.prefetch_kbytes: must be at least 1024".to_owned());
         }
         if a.max_statement_bytes < 1024 {
             p.push("apply.max_statement_bytes: must be at least 1 KiB".to_owned());

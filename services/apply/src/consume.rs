@@ -8,30 +8,35 @@
 //!   written after the target commit only so that tools show the group's progress).
 //!   The position is read inside the rebalance callback, before `assign`, so no record
 //!   is fetched from anywhere else.
-//! - On revocation the partition's channel is dropped: its worker finishes (or abandons)
-//!   its batch and ends. A late commit of the old worker is harmless, the target's
-//!   position row fences it (see `target.rs`).
-//! - A full worker queue pauses that partition's fetching instead of blocking the
-//!   thread, so one slow partition never stalls the others; it resumes once drained.
-//! - A partition whose worker stopped on an error stays paused until the next
-//!   rebalance (which retries it from its stored position).
+//! - Each assigned partition gets its own librdkafka queue ([`Inbox`]), read by its
+//!   worker only when it wants the next batch: a slow partition holds back only its own
+//!   fetching (librdkafka stops prefetching at `queued.max.messages.kbytes`), and no
+//!   pause/resume is needed (librdkafka resumed paused partitions past records it had
+//!   fetched but not handed over, under load with Tansu: records were skipped).
+//! - A worker gets every offset once, in order: a record before the offset it needs is
+//!   dropped, one after it makes the inbox seek back; a gap that persists is records
+//!   the broker no longer has, and stops the partition with an error.
+//! - On revocation the partition's inbox is released: its worker finishes (or
+//!   abandons) its batch and ends. A late commit of the old worker is harmless, the
+//!   target's position row fences it (see `target.rs`).
 //!
 //! Settings: no auto commit, no auto offset store (rdkafka pitfall 1 in INFRA-NOTES), a
 //! regex subscription `^<topic_prefix>\.` so new table topics join without a restart.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver as StdReceiver;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::KafkaResult;
+use rdkafka::consumer::base_consumer::PartitionQueue;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::message::{Headers, Message};
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::ClientContext;
 use tokio::runtime::Handle;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn, Instrument};
 
@@ -42,11 +47,13 @@ use crate::worker::{chunk_header, Done, Outcome, Rec, Shared, Worker};
 
 type Tp = (Arc<str>, i32);
 
+/// Seeks back to a missing offset, `SEEK_PATIENCE` apart, before the gap is taken as
+/// records the broker lost.
+const MAX_GAP_SEEKS: u32 = 5;
+const SEEK_PATIENCE: Duration = Duration::from_secs(2);
+
 struct Route {
-    tx: mpsc::Sender<Rec>,
-    pending: VecDeque<Rec>,
-    paused: bool,
-    stopped: bool,
+    released: Arc<AtomicBool>,
     task: JoinHandle<Outcome>,
 }
 
@@ -54,7 +61,8 @@ struct Route {
 pub struct Ctx {
     shared: Arc<Shared>,
     handle: Handle,
-    queue: usize,
+    /// The consumer itself, for splitting partition queues in the rebalance callback.
+    me: OnceLock<Weak<BaseConsumer<Ctx>>>,
     routes: Mutex<HashMap<Tp, Route>>,
     /// Workers of revoked partitions, awaited at shutdown.
     retired: Mutex<Vec<JoinHandle<Outcome>>>,
@@ -85,8 +93,6 @@ impl ConsumerContext for Ctx {
             }
         }
     }
-
-    fn pre_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {}
 }
 
 impl Ctx {
@@ -115,34 +121,48 @@ impl Ctx {
             }
             starts.push(stored);
         }
-        {
-            let mut routes = self.lock();
-            for ((topic, partition), stored) in parts.into_iter().zip(starts) {
-                let topic: Arc<str> = topic.into();
-                let (tx, rx) = mpsc::channel(self.queue);
-                let span = tracing::info_span!("partition", pipeline = %self.shared.pipeline, topic = %topic, partition);
-                let worker = Worker::new(self.shared.clone(), topic.clone(), partition, stored);
-                let task = self.handle.spawn(worker.run(rx).instrument(span));
-                routes.insert(
-                    (topic, partition),
-                    Route {
-                        tx,
-                        pending: VecDeque::new(),
-                        paused: false,
-                        stopped: false,
-                        task,
-                    },
-                );
-            }
-            self.set_held(routes.len());
-        }
-        info!(
-            partitions = tpl.count(),
-            "partitions assigned, starting at the positions stored in the target"
-        );
         if let Err(e) = consumer.assign(tpl) {
             error!(error = %e, "assign failed");
+            return;
         }
+        let Some(me) = self.me.get().and_then(Weak::upgrade) else {
+            error!("the consumer is gone; cannot split partition queues");
+            return;
+        };
+        let mut routes = self.lock();
+        for ((topic, partition), stored) in parts.into_iter().zip(starts) {
+            // After `assign`, before anything is fetched: every record of the partition
+            // goes to its own queue.
+            let Some(mut queue) = me.split_partition_queue(&topic, partition) else {
+                error!(topic = %topic, partition, "cannot split the partition queue");
+                continue;
+            };
+            let notify = Arc::new(Notify::new());
+            let n = notify.clone();
+            queue.set_nonempty_callback(move || n.notify_one());
+            let topic: Arc<str> = topic.into();
+            let released = Arc::new(AtomicBool::new(false));
+            let inbox = Inbox {
+                queue,
+                notify,
+                released: released.clone(),
+                consumer: me.clone(),
+                topic: topic.clone(),
+                partition,
+                expected: stored.as_ref().map(|s| s.next_offset),
+                seeks: 0,
+                seeked_at: None,
+            };
+            let span = tracing::info_span!("partition", pipeline = %self.shared.pipeline, topic = %topic, partition);
+            let worker = Worker::new(self.shared.clone(), topic.clone(), partition, stored);
+            let task = self.handle.spawn(worker.run(inbox).instrument(span));
+            routes.insert((topic, partition), Route { released, task });
+        }
+        self.set_held(routes.len());
+        info!(
+            partitions = routes.len(),
+            "partitions assigned, starting at the positions stored in the target"
+        );
     }
 
     /// The target's stored position, retried until it can be read; `None` on shutdown.
@@ -172,7 +192,10 @@ impl Ctx {
             info!(partitions = drained.len(), "partitions revoked");
         }
         let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
-        retired.extend(drained.into_iter().map(|r| r.task));
+        for r in drained {
+            r.released.store(true, Ordering::Release);
+            retired.push(r.task);
+        }
         self.set_held(0);
     }
 
@@ -185,16 +208,106 @@ impl Ctx {
     }
 }
 
+/// Records of one assigned partition, in offset order, for its worker.
+pub struct Inbox {
+    queue: PartitionQueue<Ctx>,
+    notify: Arc<Notify>,
+    released: Arc<AtomicBool>,
+    consumer: Arc<BaseConsumer<Ctx>>,
+    topic: Arc<str>,
+    partition: i32,
+    /// The offset the worker needs next; `None` until the first record.
+    expected: Option<i64>,
+    seeks: u32,
+    seeked_at: Option<Instant>,
+}
+
+/// Records the broker no longer has (retention, deletion): the partition cannot go on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("offsets {from}..={to} are missing from the broker (retention or deletion?); re-snapshot the table or reset its row in apply_position")]
+pub struct OffsetsMissing {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Inbox {
+    /// True once the partition was revoked (or the process is stopping).
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::Acquire)
+    }
+
+    /// The next record, without waiting.
+    pub fn try_next(&mut self) -> Result<Option<Rec>, OffsetsMissing> {
+        loop {
+            let msg = match self.queue.poll(Duration::ZERO) {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    warn!(error = %e, "fetch error (librdkafka retries by itself)");
+                    return Ok(None);
+                }
+                Some(Ok(m)) => m,
+            };
+            let offset = msg.offset();
+            if let Some(expected) = self.expected {
+                if offset < expected {
+                    continue; // handed over again; the worker has it
+                }
+                if offset > expected {
+                    // Records fetched past the gap keep arriving for a moment after a
+                    // seek: drop them meanwhile.
+                    if self.seeked_at.is_some_and(|t| t.elapsed() < SEEK_PATIENCE) {
+                        continue;
+                    }
+                    self.seeks += 1;
+                    self.seeked_at = Some(Instant::now());
+                    if self.seeks > MAX_GAP_SEEKS {
+                        return Err(OffsetsMissing {
+                            from: expected,
+                            to: offset - 1,
+                        });
+                    }
+                    warn!(expected, got = offset, "offset gap, seeking back");
+                    if let Err(e) = self.consumer.seek(
+                        &self.topic,
+                        self.partition,
+                        Offset::Offset(expected),
+                        Duration::from_secs(1),
+                    ) {
+                        warn!(expected, error = %e, "seek failed");
+                    }
+                    continue;
+                }
+            }
+            self.expected = Some(offset + 1);
+            self.seeks = 0;
+            self.seeked_at = None;
+            let chunk = msg
+                .headers()
+                .and_then(|h| chunk_header(h.iter().map(|h| (h.key, h.value))));
+            return Ok(Some(Rec {
+                offset,
+                value: msg.payload().map(<[u8]>::to_vec),
+                chunk,
+            }));
+        }
+    }
+
+    /// Waits until records may have arrived (or 100 ms passed).
+    pub async fn wait(&self) {
+        let _ = tokio::time::timeout(Duration::from_millis(100), self.notify.notified()).await;
+    }
+}
+
 /// Builds the group member; nothing is fetched until [`consume`] subscribes.
 pub fn consumer(
     cfg: &Config,
     shared: Arc<Shared>,
     handle: Handle,
-) -> Result<BaseConsumer<Ctx>, ServiceError> {
+) -> Result<Arc<BaseConsumer<Ctx>>, ServiceError> {
     let ctx = Ctx {
         shared,
         handle,
-        queue: cfg.apply.queue_records,
+        me: OnceLock::new(),
         routes: Mutex::new(HashMap::new()),
         retired: Mutex::new(Vec::new()),
     };
@@ -231,18 +344,24 @@ pub fn consumer(
         )
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("fetch.max.bytes", "52428800")
+        .set(
+            "queued.max.messages.kbytes",
+            cfg.apply.prefetch_kbytes.to_string(),
+        )
         .create_with_context(ctx)
+        .map(Arc::new)
         .map_err(ServiceError::Consumer)
 }
 
 /// Runs the member until `shutdown`; then releases every partition and waits for the
 /// workers to finish their batch.
 pub fn consume(
-    consumer: BaseConsumer<Ctx>,
+    consumer: Arc<BaseConsumer<Ctx>>,
     prefix: &str,
     done: StdReceiver<Done>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
+    let _ = consumer.context().me.set(Arc::downgrade(&consumer));
     let pattern = format!("^{}\\..*", regex::escape(prefix));
     consumer
         .subscribe(&[&pattern])
@@ -250,16 +369,23 @@ pub fn consume(
     info!(pattern, "subscribed");
     let mut last_error_log = Instant::now() - Duration::from_secs(60);
     while !*shutdown.borrow() {
+        // Serves rebalances and errors; records go to the partition queues.
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
-            Some(Ok(msg)) => route(&consumer, &msg),
+            Some(Ok(msg)) => {
+                warn!(
+                    topic = msg.topic(),
+                    partition = msg.partition(),
+                    offset = msg.offset(),
+                    "record on the main queue (not split), dropped; its worker seeks to it"
+                );
+            }
             Some(Err(e)) if last_error_log.elapsed() > Duration::from_secs(10) => {
                 warn!(error = %e, "consumer error (librdkafka retries by itself)");
                 last_error_log = Instant::now();
             }
             Some(Err(_)) => {}
         }
-        flush_pending(&consumer);
         commit_done(&consumer, &done);
     }
     let ctx = consumer.context();
@@ -278,82 +404,6 @@ pub fn consume(
     commit_done(&consumer, &done);
     consumer.unsubscribe();
     Ok(())
-}
-
-fn tpl_of(topic: &str, partition: i32) -> TopicPartitionList {
-    let mut t = TopicPartitionList::new();
-    t.add_partition(topic, partition);
-    t
-}
-
-fn pause(consumer: &BaseConsumer<Ctx>, topic: &str, partition: i32) -> KafkaResult<()> {
-    consumer.pause(&tpl_of(topic, partition))
-}
-
-fn route(consumer: &BaseConsumer<Ctx>, msg: &rdkafka::message::BorrowedMessage<'_>) {
-    let ctx = consumer.context();
-    let mut routes = ctx.lock();
-    let key: Tp = (Arc::from(msg.topic()), msg.partition());
-    let Some(r) = routes.get_mut(&key) else {
-        return; // revoked meanwhile; the next owner starts from the stored position
-    };
-    if r.stopped {
-        return;
-    }
-    let chunk = msg
-        .headers()
-        .and_then(|h| chunk_header(h.iter().map(|h| (h.key, h.value))));
-    let rec = Rec {
-        offset: msg.offset(),
-        value: msg.payload().map(<[u8]>::to_vec),
-        chunk,
-    };
-    if !r.pending.is_empty() {
-        r.pending.push_back(rec);
-        return;
-    }
-    match r.tx.try_send(rec) {
-        Ok(()) => {}
-        Err(mpsc::error::TrySendError::Full(rec)) => {
-            r.pending.push_back(rec);
-            if !r.paused && pause(consumer, msg.topic(), msg.partition()).is_ok() {
-                r.paused = true;
-            }
-        }
-        Err(mpsc::error::TrySendError::Closed(_)) => {
-            // The worker stopped on an error: hold the partition where it is.
-            r.stopped = true;
-            r.pending.clear();
-            let _ = pause(consumer, msg.topic(), msg.partition());
-        }
-    }
-}
-
-fn flush_pending(consumer: &BaseConsumer<Ctx>) {
-    let ctx = consumer.context();
-    let mut routes = ctx.lock();
-    for ((topic, partition), r) in routes.iter_mut() {
-        while let Some(rec) = r.pending.pop_front() {
-            match r.tx.try_send(rec) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(rec)) => {
-                    r.pending.push_front(rec);
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    r.stopped = true;
-                    r.pending.clear();
-                }
-            }
-        }
-        if r.paused
-            && r.pending.is_empty()
-            && !r.stopped
-            && consumer.resume(&tpl_of(topic, *partition)).is_ok()
-        {
-            r.paused = false;
-        }
-    }
 }
 
 /// Mirrors positions committed to the target into the group's offsets.

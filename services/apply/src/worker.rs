@@ -26,10 +26,11 @@ use otter_core::chunk::{Reassembler, CHUNK_HEADER};
 use otter_core::codec::{self, Record};
 use otter_core::event::OrderKey;
 use otter_core::{ChangeEvent, ErrorClass, SourcePos, TableId};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use crate::config::{ApplyTuning, OnError};
+use crate::consume::Inbox;
 use crate::error::{chain, ApplyError, PartitionError, RecordError, StreamPlace};
 use crate::mapping::Mapping;
 use crate::merge::merge;
@@ -147,7 +148,7 @@ impl Worker {
         }
     }
 
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Rec>) -> Outcome {
+    pub async fn run(mut self, mut rx: Inbox) -> Outcome {
         info!(next_offset = ?self.stored.as_ref().map(|s| s.next_offset), "partition assigned");
         loop {
             let Some(items) = self.next_batch(&mut rx).await else {
@@ -178,33 +179,43 @@ impl Worker {
         }
     }
 
-    fn released(&self, rx: &mpsc::Receiver<Rec>) -> bool {
-        rx.is_closed() || *self.shared.shutdown.borrow()
+    fn released(&self, rx: &Inbox) -> bool {
+        rx.is_released() || *self.shared.shutdown.borrow()
     }
 
-    /// The next batch of whole records; `None` once the partition is released.
-    async fn next_batch(&mut self, rx: &mut mpsc::Receiver<Rec>) -> Option<Vec<Item>> {
+    /// The next batch of whole records; `None` once the partition is released (or its
+    /// records are gone from the broker, which is logged here).
+    async fn next_batch(&mut self, rx: &mut Inbox) -> Option<Vec<Item>> {
         let (max_records, max_bytes) = (
             self.shared.tuning.max_batch_records,
             self.shared.tuning.max_batch_bytes,
         );
         let mut items = Vec::new();
         let mut bytes = 0usize;
-        let first = rx.recv().await?;
-        self.feed(first, &mut items, &mut bytes);
         loop {
+            if self.released(rx) {
+                return None;
+            }
             let pending = self.reasm.pending(self.partition);
             let full = items.len() >= max_records || bytes >= max_bytes;
             if full && !pending {
                 break;
             }
-            match rx.try_recv() {
-                Ok(r) => self.feed(r, &mut items, &mut bytes),
-                Err(mpsc::error::TryRecvError::Empty) if pending => match rx.recv().await {
-                    Some(r) => self.feed(r, &mut items, &mut bytes),
-                    None => break,
-                },
-                Err(_) => break,
+            match rx.try_next() {
+                Ok(Some(r)) => self.feed(r, &mut items, &mut bytes),
+                // Nothing more for now: go with what there is (unless a chunked record
+                // is half read), else wait for records.
+                Ok(None) if !items.is_empty() && !pending => break,
+                Ok(None) => rx.wait().await,
+                Err(e) => {
+                    self.shared
+                        .metrics
+                        .errors
+                        .with_label_values(&[&self.shared.pipeline, "offsets_missing"])
+                        .inc();
+                    error!(error = %e, "partition stopped: its records are missing from the broker");
+                    return None;
+                }
             }
         }
         let abandoned = self.reasm.abandoned();
@@ -216,7 +227,7 @@ impl Worker {
                 .inc_by(abandoned - self.abandoned_seen);
             self.abandoned_seen = abandoned;
         }
-        (!items.is_empty()).then_some(items)
+        Some(items)
     }
 
     fn feed(&mut self, r: Rec, items: &mut Vec<Item>, bytes: &mut usize) {
@@ -256,11 +267,7 @@ impl Worker {
     }
 
     /// Applies `items`; `Ok(false)` when the partition was released meanwhile.
-    async fn process(
-        &mut self,
-        mut items: Vec<Item>,
-        rx: &mpsc::Receiver<Rec>,
-    ) -> Result<bool, PartitionError> {
+    async fn process(&mut self, mut items: Vec<Item>, rx: &Inbox) -> Result<bool, PartitionError> {
         let mut at = 0;
         while at < items.len() {
             let good = items[at..].iter().take_while(|i| i.rec.is_ok()).count();
@@ -291,7 +298,7 @@ impl Worker {
     async fn apply_isolating(
         &mut self,
         items: &[Item],
-        rx: &mpsc::Receiver<Rec>,
+        rx: &Inbox,
     ) -> Result<bool, PartitionError> {
         match self.apply(items, &[], rx).await {
             Attempt::Done => return Ok(true),
@@ -331,7 +338,7 @@ impl Worker {
         &mut self,
         item: &Item,
         err: PartitionError,
-        rx: &mpsc::Receiver<Rec>,
+        rx: &Inbox,
     ) -> Result<bool, PartitionError> {
         if self.shared.tuning.on_error == OnError::Stop {
             return Err(err);
@@ -429,7 +436,7 @@ impl Worker {
 
     /// One attempt loop for `items`: retries transient failures until done, released,
     /// or refused for good.
-    async fn apply(&mut self, items: &[Item], skips: &[Skip], rx: &mpsc::Receiver<Rec>) -> Attempt {
+    async fn apply(&mut self, items: &[Item], skips: &[Skip], rx: &Inbox) -> Attempt {
         let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
         loop {
             if self.released(rx) {

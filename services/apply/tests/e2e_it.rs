@@ -110,7 +110,7 @@ async fn every_type_and_shape_arrives_identical() {
     .await;
     let got: Vec<(i64, String, i64)> = nopk
         .into_iter()
-        .map(|r| mysql_async::from_row::<(i64, String, i64)>(r))
+        .map(mysql_async::from_row::<(i64, String, i64)>)
         .collect();
     assert_eq!(
         got,

@@ -37,6 +37,9 @@ async fn setup(p: &Pipeline) {
     .await;
 }
 
+/// topic, partition, offset, source table, error code, source position
+type SkippedRow = (String, i32, i64, Option<String>, String, Option<String>);
+
 async fn count(sql: &str) -> i64 {
     let rows = target_rows(sql).await;
     rows.into_iter().next().map_or(0, mysql_async::from_row)
@@ -131,7 +134,7 @@ async fn skip_policy_records_refused_changes_and_undecodable_records_and_goes_on
     p.wait_table_in_sync("ok").await;
     let skipped = kit::eventually(Duration::from_secs(60), "the refused change recorded", || async {
         let mut c = mysql_async::Conn::from_url(kit::target_url()).await?;
-        let skipped: Vec<(String, i32, i64, Option<String>, String, Option<String>)> = c
+        let skipped: Vec<SkippedRow> = c
             .exec(
                 "SELECT topic, kafka_partition, kafka_offset, source_table, error_code, source_position \
                  FROM otter_it.apply_skipped WHERE pipeline = ? ORDER BY id",

@@ -16,7 +16,7 @@ fn held(p: &Pipeline, log: &str) -> Option<usize> {
     p.log(log)
         .lines()
         .filter_map(|l| l.split("partitions assigned").nth(1))
-        .last()
+        .next_back()
         .and_then(|rest| rest.rsplit("partitions=").next())
         .and_then(|n| n.trim().parse().ok())
 }
