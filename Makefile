@@ -10,7 +10,7 @@ IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
 IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it
 TEST_THREADS ?= 2
 
-.PHONY: help up down status demo test test-unit fmt lint bench
+.PHONY: help up down status demo test test-unit fmt lint bench bench-apply
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -44,3 +44,6 @@ lint: ## rustfmt check and clippy with warnings as errors
 
 bench: ## capture throughput benchmark (see loadtest/README.md)
 	loadtest/capture-bench.sh
+
+bench-apply: ## apply throughput and end-to-end catch-up benchmark (see loadtest/README.md)
+	BENCH_BROKER=memory loadtest/apply-bench.sh

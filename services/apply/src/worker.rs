@@ -240,6 +240,15 @@ impl Worker {
             return;
         };
         *bytes += value.len();
+        if r.chunk.is_none() && !self.reasm.pending(self.partition) {
+            // The common case: a whole record, decoded in place (no reassembly copy).
+            items.push(Item {
+                first: r.offset,
+                last: r.offset,
+                rec: decode(&value),
+            });
+            return;
+        }
         if r.chunk.as_deref().is_some_and(|h| h.starts_with(b"0/")) {
             self.chunk_start = r.offset;
         }
