@@ -73,6 +73,29 @@ async fn workload(db: String, stop: Arc<AtomicBool>, done: Arc<AtomicU64>) {
     }
 }
 
+/// Lines of apply.log saying this process holds partitions.
+fn holding(p: &Pipeline) -> usize {
+    p.log("apply.log")
+        .lines()
+        .filter(|l| l.contains("partitions assigned") && !l.ends_with("partitions=0"))
+        .count()
+}
+
+/// Waits until an apply instance (re)started after `before` holds partitions, so the
+/// next fault hits a working instance (Tansu 0.6 stalls a group whose members die
+/// before they ever joined).
+async fn wait_working(p: &Pipeline, before: usize) {
+    let r = kit::eventually(
+        Duration::from_secs(60),
+        "apply to hold partitions",
+        || async { Ok((holding(p) > before).then_some(())) },
+    )
+    .await;
+    if let Err(e) = r {
+        panic!("{e}\n{}", tail(&p.log("apply.log"), 30));
+    }
+}
+
 fn seed() -> u64 {
     std::env::var("OTTER_CHAOS_SEED")
         .ok()
@@ -123,11 +146,14 @@ async fn faults_during_a_workload_lose_nothing_and_apply_nothing_twice() {
     let writer = tokio::spawn(workload(db.clone(), stop_flag.clone(), done.clone()));
     let step = |what: &str| eprintln!("[{:>6} txns] {what}", done.load(Ordering::Relaxed));
 
+    wait_working(&p, 0).await;
     for _ in 0..3 {
         tokio::time::sleep(rng.ms(300, 1500)).await;
         step("kill -9 apply");
+        let before = holding(&p);
         kill9(&mut apply);
         apply = p.apply();
+        wait_working(&p, before).await;
     }
     for _ in 0..2 {
         tokio::time::sleep(rng.ms(300, 1500)).await;
@@ -137,11 +163,13 @@ async fn faults_during_a_workload_lose_nothing_and_apply_nothing_twice() {
     }
     tokio::time::sleep(rng.ms(300, 1500)).await;
     step("kill -9 capture and apply");
+    let before = holding(&p);
     kill9(&mut capture);
     kill9(&mut apply);
     tokio::time::sleep(rng.ms(100, 1000)).await;
     capture = p.capture();
     apply = p.apply();
+    wait_working(&p, before).await;
 
     tokio::time::sleep(rng.ms(500, 1500)).await;
     step("restart the target MariaDB");

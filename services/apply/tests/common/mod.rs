@@ -178,11 +178,23 @@ retry_ms = 100
 
     /// An apply instance with its own log file (in the pipeline's directory).
     pub fn apply_logging_to(&self, log: &str) -> Proc {
-        self.spawn(
-            Path::new(env!("CARGO_BIN_EXE_otter-apply")),
-            &self.apply_config,
-            log,
-        )
+        let log_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join(log))
+            .expect("log file");
+        Command::new(env!("CARGO_BIN_EXE_otter-apply"))
+            .args(["run", "--config"])
+            .arg(&self.apply_config)
+            .env(
+                "RUST_LOG",
+                std::env::var("OTTER_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .map(Proc)
+            .expect("otter-apply starts")
     }
 
     /// Apply with its stdout captured (dry run prints statements there).
