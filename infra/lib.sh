@@ -45,3 +45,21 @@ ensure_port_free() {
 
 # pid_alive FILE: true when FILE names a running process.
 pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+# start_bench_broker: a memory-engine Tansu on 127.0.0.1:9093 for the benchmarks (fast,
+# not durable, wrong high watermarks); stopped on exit if this call started it.
+start_bench_broker() {
+  port_open 9093 && return 0
+  mkdir -p "$OTTER_VAR/tansu-bench" "$OTTER_VAR/run" "$OTTER_VAR/log"
+  log "starting a memory-engine Tansu on 127.0.0.1:9093 for the benchmark"
+  (
+    cd "$OTTER_VAR/tansu-bench"
+    nohup "$TANSU_BIN" broker --listener-url tcp://127.0.0.1:9093 \
+      --advertised-listener-url tcp://127.0.0.1:9093 --storage-engine memory://tansu/ \
+      >"$OTTER_VAR/log/tansu-bench.log" 2>&1 &
+    echo $! >"$OTTER_VAR/run/tansu-bench.pid"
+  )
+  wait_port 9093 30 "Tansu (memory)" "$OTTER_VAR/log/tansu-bench.log"
+  trap 'kill "$(cat "$OTTER_VAR/run/tansu-bench.pid")" 2>/dev/null || true' EXIT
+}
+

@@ -34,19 +34,7 @@ BENCH_BROKER=${BENCH_BROKER:-sqlite}
 BROKERS=127.0.0.1:$BROKER_PORT
 if [ "$BENCH_BROKER" = memory ]; then
   BROKERS=127.0.0.1:9093
-  if ! port_open 9093; then
-    mkdir -p "$OTTER_VAR/tansu-bench"
-    log "starting a memory-engine Tansu on 127.0.0.1:9093 for the benchmark"
-    (
-      cd "$OTTER_VAR/tansu-bench"
-      nohup "$TANSU_BIN" broker --listener-url tcp://127.0.0.1:9093 \
-        --advertised-listener-url tcp://127.0.0.1:9093 --storage-engine memory://tansu/ \
-        >"$OTTER_VAR/log/tansu-bench.log" 2>&1 &
-      echo $! >"$OTTER_VAR/run/tansu-bench.pid"
-    )
-    wait_port 9093 30 "Tansu (memory)" "$OTTER_VAR/log/tansu-bench.log"
-    trap 'kill "$(cat "$OTTER_VAR/run/tansu-bench.pid")" 2>/dev/null || true' EXIT
-  fi
+  start_bench_broker
 fi
 command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null; }
 log "building otter-capture and otter-apply (release)"

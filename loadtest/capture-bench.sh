@@ -22,19 +22,7 @@ command -v /usr/bin/time >/dev/null || { apt-get install -y -qq time >/dev/null;
 
 if [ "$BENCH_BROKER" = memory ]; then
   BROKERS=127.0.0.1:9093
-  if ! port_open 9093; then
-    mkdir -p "$OTTER_VAR/tansu-bench"
-    log "starting a memory-engine Tansu on 127.0.0.1:9093 for the benchmark"
-    (
-      cd "$OTTER_VAR/tansu-bench"
-      nohup "$TANSU_BIN" broker --listener-url tcp://127.0.0.1:9093 \
-        --advertised-listener-url tcp://127.0.0.1:9093 --storage-engine memory://tansu/ \
-        >"$OTTER_VAR/log/tansu-bench.log" 2>&1 &
-      echo $! >"$OTTER_VAR/run/tansu-bench.pid"
-    )
-    wait_port 9093 30 "Tansu (memory)" "$OTTER_VAR/log/tansu-bench.log"
-    trap 'kill "$(cat "$OTTER_VAR/run/tansu-bench.pid")" 2>/dev/null || true' EXIT
-  fi
+  start_bench_broker
 else
   BROKERS=127.0.0.1:$BROKER_PORT
 fi

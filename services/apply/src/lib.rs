@@ -15,5 +15,7 @@ pub mod metrics;
 pub mod run;
 pub mod sql;
 pub mod target;
+#[cfg(test)]
+mod testing;
 pub mod verify;
 pub mod worker;

@@ -49,6 +49,16 @@ pub async fn source() -> anyhow::Result<mysql_async::Conn> {
     Ok(mysql_async::Conn::from_url(source_url()).await?)
 }
 
+/// The source's current binlog end, as `file:offset`.
+pub async fn source_head() -> anyhow::Result<String> {
+    use mysql_async::prelude::Queryable;
+    let mut c = source().await?;
+    let row: Option<(String, u64)> = c.query_first("SHOW MASTER STATUS").await?;
+    let (file, pos) = row
+        .ok_or_else(|| anyhow::anyhow!("the source has no binlog (SHOW MASTER STATUS is empty)"))?;
+    Ok(format!("{file}:{pos}"))
+}
+
 /// Polls `check` every 100 ms until it returns `Some`, or fails after `timeout` with
 /// `what` in the message.
 pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>

@@ -1,23 +1,14 @@
 use std::collections::BTreeMap;
 
-use otter_core::event::SourceInfo;
-use otter_core::{Column, ColumnKind, SourcePos, TableId, TxnMark, Value};
+use otter_core::{ColumnKind, Value};
 use proptest::prelude::*;
 
 use super::*;
+use crate::testing;
 
 fn schema(key: bool, version: u32) -> Arc<TableSchema> {
-    let col = |name: &str| Column {
-        name: name.into(),
-        kind: ColumnKind::Int,
-        generated: false,
-    };
-    Arc::new(TableSchema {
-        table: TableId::new("db", "t"),
-        columns: vec![col("id"), col("v")],
-        key: if key { vec![0] } else { vec![] },
-        version,
-    })
+    let cols = [("id", ColumnKind::Int), ("v", ColumnKind::Int)];
+    testing::schema("db", "t", &cols, if key { &[0] } else { &[] }, version)
 }
 
 fn row(id: i64, v: Option<i64>) -> Row {
@@ -30,25 +21,7 @@ fn event(
     before: Option<Row>,
     after: Option<Row>,
 ) -> ChangeEvent {
-    ChangeEvent {
-        schema: schema.clone(),
-        op,
-        before,
-        after,
-        source: SourceInfo {
-            server_id: 1,
-            at: SourcePos::new("bin.000001", 4),
-            row: 0,
-            gtid: None,
-            commit_time_ms: 0,
-        },
-        txn: TxnMark {
-            id: "t".into(),
-            total_order: 1,
-            table_order: 1,
-            last: true,
-        },
-    }
+    testing::change(schema, op, before, after)
 }
 
 type Table = BTreeMap<i64, Option<i64>>;

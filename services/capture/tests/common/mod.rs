@@ -10,15 +10,7 @@ use otter_testkit as kit;
 
 /// The source's current binlog end, as `file:offset`.
 pub async fn source_head() -> String {
-    let mut c = kit::source().await.expect("source reachable");
-    let row: mysql_async::Row = c
-        .query_first("SHOW MASTER STATUS")
-        .await
-        .expect("query")
-        .expect("binlog on");
-    let file: String = row.get(0).expect("file");
-    let pos: u64 = row.get(1).expect("pos");
-    format!("{file}:{pos}")
+    kit::source_head().await.expect("source binlog position")
 }
 
 /// Runs `sql` statements on the source, in one session.

@@ -1,30 +1,16 @@
 use std::sync::Arc;
 
-use otter_core::event::SourceInfo;
 use otter_core::value::{Date, DateTime, Time, Timestamp};
-use otter_core::{
-    ChangeEvent, Column, ColumnKind, Op, SourcePos, TableId, TableSchema, TxnMark, Value,
-};
+use otter_core::{ChangeEvent, ColumnKind, Op, TableSchema, Value};
 
 use super::*;
 use crate::mapping::Mapping;
 use crate::merge::merge;
 use crate::sql::statements;
+use crate::testing;
 
 fn schema(db: &str, table: &str, cols: &[(&str, ColumnKind)], key: &[usize]) -> Arc<TableSchema> {
-    Arc::new(TableSchema {
-        table: TableId::new(db, table),
-        columns: cols
-            .iter()
-            .map(|(n, k)| Column {
-                name: (*n).into(),
-                kind: *k,
-                generated: false,
-            })
-            .collect(),
-        key: key.to_vec(),
-        version: 1,
-    })
+    testing::schema(db, table, cols, key, 1)
 }
 
 fn ev(
@@ -33,25 +19,7 @@ fn ev(
     before: Option<Vec<Option<Value>>>,
     after: Option<Vec<Option<Value>>>,
 ) -> ChangeEvent {
-    ChangeEvent {
-        schema: s.clone(),
-        op,
-        before,
-        after,
-        source: SourceInfo {
-            server_id: 1,
-            at: SourcePos::new("bin.000001", 4),
-            row: 0,
-            gtid: None,
-            commit_time_ms: 0,
-        },
-        txn: TxnMark {
-            id: "t".into(),
-            total_order: 1,
-            table_order: 1,
-            last: true,
-        },
-    }
+    testing::change(s, op, before, after)
 }
 
 fn render(changes: Vec<ChangeEvent>, max_bytes: usize) -> String {
