@@ -53,9 +53,16 @@ pub async fn source() -> anyhow::Result<mysql_async::Conn> {
 pub async fn source_head() -> anyhow::Result<String> {
     use mysql_async::prelude::Queryable;
     let mut c = source().await?;
-    let row: Option<(String, u64)> = c.query_first("SHOW MASTER STATUS").await?;
-    let (file, pos) = row
+    // SHOW MASTER STATUS has more columns than the two read here.
+    let row: Option<mysql_async::Row> = c.query_first("SHOW MASTER STATUS").await?;
+    let row = row
         .ok_or_else(|| anyhow::anyhow!("the source has no binlog (SHOW MASTER STATUS is empty)"))?;
+    let file: String = row
+        .get(0)
+        .ok_or_else(|| anyhow::anyhow!("no File column"))?;
+    let pos: u64 = row
+        .get(1)
+        .ok_or_else(|| anyhow::anyhow!("no Position column"))?;
     Ok(format!("{file}:{pos}"))
 }
 
