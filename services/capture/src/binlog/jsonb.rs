@@ -36,10 +36,19 @@ pub enum JsonbError {
     Opaque(u8),
     #[error("JSON diff operation {0} is unknown")]
     DiffOp(u8),
+    #[error("JSON document of {input} bytes renders to over {limit} bytes of text (entries sharing one value: corrupt)")]
+    TooLarge { input: usize, limit: usize },
 }
 
 /// MySQL refuses documents deeper than 100 levels; a deeper one here is corrupt.
 const MAX_DEPTH: usize = 100;
+
+/// Text of a valid document is at most a few times its binary size (a 1-byte control
+/// character becomes `\u0001`, an inlined literal `false`); offsets that make many
+/// entries share one value could otherwise render a few KiB into gigabytes (found by
+/// the no-panic property test). Anything past this many bytes of text per binary byte
+/// is refused.
+const MAX_EXPANSION: usize = 16;
 
 /// Renders a whole binary JSON document. An empty value is MySQL's JSON `null`
 /// (a JSON column set to SQL NULL is NULL in the null bitmap, not here).
@@ -51,18 +60,31 @@ pub fn to_text(bytes: &[u8]) -> Result<String, JsonbError> {
     }
     let mut c = Cursor::new(bytes);
     let t = c.u8("json type")?;
-    write_value(&mut out, t, c.rest(), 0)?;
+    let limit = bytes.len().saturating_mul(MAX_EXPANSION).saturating_add(64);
+    write_value(&mut out, t, c.rest(), 0, limit)?;
     Ok(out)
 }
 
-fn write_value(out: &mut String, t: u8, data: &[u8], depth: usize) -> Result<(), JsonbError> {
+fn write_value(
+    out: &mut String,
+    t: u8,
+    data: &[u8],
+    depth: usize,
+    limit: usize,
+) -> Result<(), JsonbError> {
     if depth > MAX_DEPTH {
         return Err(JsonbError::TooDeep);
     }
+    if out.len() > limit {
+        return Err(JsonbError::TooLarge {
+            input: limit.saturating_sub(64) / MAX_EXPANSION,
+            limit,
+        });
+    }
     let mut c = Cursor::new(data);
     match t {
-        0x00 | 0x01 => write_container(out, data, t == 0x01, true, depth),
-        0x02 | 0x03 => write_container(out, data, t == 0x03, false, depth),
+        0x00 | 0x01 => write_container(out, data, t == 0x01, true, depth, limit),
+        0x02 | 0x03 => write_container(out, data, t == 0x03, false, depth, limit),
         0x04 => write_literal(out, c.u8("json literal")?),
         0x05 => push(out, c.u16("json int16")? as i16),
         0x06 => push(out, c.u16("json uint16")?),
@@ -155,6 +177,7 @@ fn write_container(
     large: bool,
     object: bool,
     depth: usize,
+    limit: usize,
 ) -> Result<(), JsonbError> {
     let w = if large { 4 } else { 2 };
     let mut c = Cursor::new(data);
@@ -212,7 +235,7 @@ fn write_container(
         let t = e.u8("json value type")?;
         let inlined = matches!(t, 0x04..=0x06) || (large && matches!(t, 0x07 | 0x08));
         if inlined {
-            write_value(out, t, e.bytes(w, "json inline value")?, depth + 1)?;
+            write_value(out, t, e.bytes(w, "json inline value")?, depth + 1, limit)?;
         } else {
             let off = e.uint_n(w, "json value offset")? as usize;
             let v = data
@@ -223,7 +246,7 @@ fn write_container(
                     offset: off,
                     size,
                 })?;
-            write_value(out, t, v, depth + 1)?;
+            write_value(out, t, v, depth + 1, limit)?;
         }
     }
     out.push(if object { '}' } else { ']' });
@@ -314,6 +337,31 @@ mod tests {
     fn offsets_outside_the_container_are_errors() {
         let doc = [0x02, 1, 0, 7, 0, 0x0c, 200, 0];
         assert!(matches!(to_text(&doc), Err(JsonbError::Offset { .. })));
+    }
+
+    #[test]
+    fn entries_sharing_one_value_cannot_blow_up_the_text() {
+        // An array of 2 entries that both point at the array itself's sibling: each
+        // level doubles the output. 40 nested levels would be 2^40 elements.
+        let mut doc = vec![0x02u8];
+        let levels = 40usize;
+        // Level i (small array, 2 entries) at offset 0 of its own slice; both entries
+        // point to offset 10, where level i+1 starts.
+        let mut body = Vec::new();
+        for _ in 0..levels {
+            body.extend_from_slice(&[2, 0]); // count
+            body.extend_from_slice(&[0, 0]); // size, patched below
+            body.extend_from_slice(&[0x02, 10, 0, 0x02, 10, 0]);
+        }
+        body.extend_from_slice(&[0, 0, 4, 0]); // innermost: empty array
+        let total = body.len();
+        for i in 0..levels {
+            let size = u16::try_from(total - i * 10).expect("small");
+            body[i * 10 + 2..i * 10 + 4].copy_from_slice(&size.to_le_bytes());
+        }
+        // Offsets are relative to each container's start: 10 is the next level.
+        doc.extend(body);
+        assert!(matches!(to_text(&doc), Err(JsonbError::TooLarge { .. })));
     }
 
     #[test]

@@ -272,6 +272,8 @@ pub enum RowsError {
     },
     #[error("compressed row data does not decompress: {0}")]
     Compressed(String),
+    #[error("row image holds no column (empty column bitmap) but the event has {left} more bytes")]
+    EmptyImage { left: usize },
 }
 
 /// One decoded row change: before and after images (per the event kind).
@@ -312,6 +314,15 @@ pub fn decode_rows(
     }
     let mut rows = Vec::new();
     while !c.is_empty() {
+        // An image always takes bytes (MySQL and MariaDB log at least one column); an
+        // empty bitmap in a corrupt event would otherwise repeat zero-byte rows until
+        // memory runs out (found by the no-panic property test).
+        let any = |bits: &[u8]| (0..n).any(|i| bitmap_bit(bits, i));
+        if !any(present_before) || !any(present_after) {
+            return Err(RowsError::EmptyImage {
+                left: c.remaining(),
+            });
+        }
         let first = read_image(def, &mut c, present_before, false)?;
         let pair = match kind {
             RowsKind::Write => (None, Some(first)),
