@@ -219,12 +219,6 @@ pub enum PartitionError {
 }
 
 impl PartitionError {
-    pub fn place(&self) -> &StreamPlace {
-        match self {
-            PartitionError::Decode { place, .. } | PartitionError::Apply { place, .. } => place,
-        }
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             PartitionError::Decode { source, .. } => source.code(),
