@@ -25,29 +25,30 @@ use std::sync::Arc;
 use otter_core::codec::{encode_key, CodecError};
 use otter_core::{ChangeEvent, Op, Row, TableSchema};
 
-/// The final state of one key within a run.
+/// The final state of one key within a run; borrows the image from its change, so
+/// merging copies no row (the worker keeps the changes for retries).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Final {
-    Upsert(Row),
+pub enum Final<'a> {
+    Upsert(&'a Row),
     /// The identifying (before) image of the deleted row.
-    Delete(Row),
+    Delete(&'a Row),
 }
 
 /// Consecutive changes of one schema version, merged.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Run {
+pub enum Run<'a> {
     Keyed {
-        schema: Arc<TableSchema>,
+        schema: &'a Arc<TableSchema>,
         /// One entry per key, in order of the key's first change in the run.
-        finals: Vec<Final>,
+        finals: Vec<Final<'a>>,
     },
     Keyless {
-        schema: Arc<TableSchema>,
-        changes: Vec<ChangeEvent>,
+        schema: &'a Arc<TableSchema>,
+        changes: Vec<&'a ChangeEvent>,
     },
 }
 
-impl Run {
+impl Run<'_> {
     pub fn schema(&self) -> &Arc<TableSchema> {
         match self {
             Run::Keyed { schema, .. } | Run::Keyless { schema, .. } => schema,
@@ -63,18 +64,18 @@ impl Run {
     }
 }
 
-struct KeyedBuilder {
-    schema: Arc<TableSchema>,
+struct KeyedBuilder<'a> {
+    schema: &'a Arc<TableSchema>,
     index: HashMap<Vec<u8>, usize>,
-    finals: Vec<Final>,
+    finals: Vec<Final<'a>>,
     key_buf: Vec<u8>,
 }
 
-impl KeyedBuilder {
-    fn set(&mut self, state: Final) -> Result<(), CodecError> {
-        let (Final::Upsert(row) | Final::Delete(row)) = &state;
+impl<'a> KeyedBuilder<'a> {
+    fn set(&mut self, state: Final<'a>) -> Result<(), CodecError> {
+        let (Final::Upsert(row) | Final::Delete(row)) = state;
         self.key_buf.clear();
-        encode_key(&mut self.key_buf, &self.schema, row)?;
+        encode_key(&mut self.key_buf, self.schema, row)?;
         match self.index.get(&self.key_buf) {
             Some(&i) => self.finals[i] = state,
             None => {
@@ -85,8 +86,8 @@ impl KeyedBuilder {
         Ok(())
     }
 
-    fn push(&mut self, ev: ChangeEvent) -> Result<(), CodecError> {
-        match (ev.op, ev.before, ev.after) {
+    fn push(&mut self, ev: &'a ChangeEvent) -> Result<(), CodecError> {
+        match (ev.op, &ev.before, &ev.after) {
             (Op::Delete, Some(before), _) => self.set(Final::Delete(before)),
             (Op::Insert, _, Some(after)) => self.set(Final::Upsert(after)),
             (Op::Update, Some(before), Some(after)) => {
@@ -111,10 +112,12 @@ impl KeyedBuilder {
 }
 
 /// Merges `changes` (one partition, in order) into runs.
-pub fn merge(changes: impl IntoIterator<Item = ChangeEvent>) -> Result<Vec<Run>, CodecError> {
+pub fn merge<'a>(
+    changes: impl IntoIterator<Item = &'a ChangeEvent>,
+) -> Result<Vec<Run<'a>>, CodecError> {
     let mut runs = Vec::new();
-    let mut keyed: Option<KeyedBuilder> = None;
-    let mut keyless: Option<(Arc<TableSchema>, Vec<ChangeEvent>)> = None;
+    let mut keyed: Option<KeyedBuilder<'a>> = None;
+    let mut keyless: Option<(&'a Arc<TableSchema>, Vec<&'a ChangeEvent>)> = None;
     for ev in changes {
         let same = |s: &Arc<TableSchema>| Arc::ptr_eq(s, &ev.schema) || **s == *ev.schema;
         if ev.schema.key.is_empty() {
@@ -127,7 +130,7 @@ pub fn merge(changes: impl IntoIterator<Item = ChangeEvent>) -> Result<Vec<Run>,
                     if let Some((schema, changes)) = keyless.take() {
                         runs.push(Run::Keyless { schema, changes });
                     }
-                    keyless = Some((ev.schema.clone(), vec![ev]));
+                    keyless = Some((&ev.schema, vec![ev]));
                 }
             }
             continue;
@@ -135,13 +138,13 @@ pub fn merge(changes: impl IntoIterator<Item = ChangeEvent>) -> Result<Vec<Run>,
         if let Some((schema, changes)) = keyless.take() {
             runs.push(Run::Keyless { schema, changes });
         }
-        if keyed.as_ref().is_some_and(|b| !same(&b.schema)) {
+        if keyed.as_ref().is_some_and(|b| !same(b.schema)) {
             if let Some(b) = keyed.take() {
                 runs.push(finish_keyed(b));
             }
         }
         let b = keyed.get_or_insert_with(|| KeyedBuilder {
-            schema: ev.schema.clone(),
+            schema: &ev.schema,
             index: HashMap::new(),
             finals: Vec::new(),
             key_buf: Vec::new(),
@@ -157,7 +160,7 @@ pub fn merge(changes: impl IntoIterator<Item = ChangeEvent>) -> Result<Vec<Run>,
     Ok(runs)
 }
 
-fn finish_keyed(b: KeyedBuilder) -> Run {
+fn finish_keyed(b: KeyedBuilder<'_>) -> Run<'_> {
     Run::Keyed {
         schema: b.schema,
         finals: b.finals,

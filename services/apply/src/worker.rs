@@ -104,8 +104,8 @@ impl Item {
 
 /// What a batch became after dropping duplicates.
 #[derive(Default)]
-struct Plan {
-    changes: Vec<ChangeEvent>,
+struct Plan<'a> {
+    changes: Vec<&'a ChangeEvent>,
     ddl: u64,
     duplicates: u64,
     last_order: Option<OrderKey>,
@@ -394,7 +394,7 @@ impl Worker {
     }
 
     /// What of `items` still has to be applied, given the stored position.
-    fn plan(&self, items: &[Item]) -> Plan {
+    fn plan<'a>(&self, items: &'a [Item]) -> Plan<'a> {
         let mut p = Plan::default();
         let next = self.stored.as_ref().map(|s| s.next_offset);
         let mut order = self.stored.as_ref().and_then(|s| s.order);
@@ -414,7 +414,7 @@ impl Worker {
             match rec {
                 Record::Change { event, .. } => {
                     p.last_at = Some(event.source.at.clone());
-                    p.changes.push(event.clone());
+                    p.changes.push(event);
                 }
                 Record::Schema(_) => p.ddl += 1,
             }
@@ -422,7 +422,7 @@ impl Worker {
         p
     }
 
-    fn build(&self, changes: Vec<ChangeEvent>) -> Result<(Vec<(TableId, Stmt)>, u64), ApplyError> {
+    fn build(&self, changes: Vec<&ChangeEvent>) -> Result<(Vec<(TableId, Stmt)>, u64), ApplyError> {
         let n = changes.len() as u64;
         let table = changes.first().map(|c| c.schema.table.clone());
         let runs = merge(changes).map_err(|source| ApplyError::Key {

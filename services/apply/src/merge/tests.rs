@@ -123,7 +123,7 @@ proptest! {
         for ev in &changes {
             apply_one(&mut one_by_one, ev);
         }
-        let runs = merge(changes.clone()).expect("merge");
+        let runs = merge(&changes).expect("merge");
         let mut merged = initial.clone();
         apply_runs(&mut merged, &runs);
         prop_assert_eq!(&merged, &one_by_one);
@@ -135,7 +135,7 @@ proptest! {
 #[test]
 fn an_update_that_moves_the_key_becomes_a_delete_and_an_upsert() {
     let s = schema(true, 1);
-    let runs = merge([
+    let changes = [
         event(&s, Op::Insert, None, Some(row(1, Some(10)))),
         event(
             &s,
@@ -149,16 +149,16 @@ fn an_update_that_moves_the_key_becomes_a_delete_and_an_upsert() {
             Some(row(2, Some(10))),
             Some(row(3, Some(11))),
         ),
-    ])
-    .expect("merge");
+    ];
+    let runs = merge(&changes).expect("merge");
     assert_eq!(
         runs,
         vec![Run::Keyed {
-            schema: s,
+            schema: &s,
             finals: vec![
-                Final::Delete(row(1, Some(10))),
-                Final::Delete(row(2, Some(10))),
-                Final::Upsert(row(3, Some(11))),
+                Final::Delete(&row(1, Some(10))),
+                Final::Delete(&row(2, Some(10))),
+                Final::Upsert(&row(3, Some(11))),
             ],
         }]
     );
@@ -168,19 +168,19 @@ fn an_update_that_moves_the_key_becomes_a_delete_and_an_upsert() {
 fn keyless_changes_stay_one_by_one_and_schema_changes_cut_runs() {
     let (k1, k2, nk) = (schema(true, 1), schema(true, 2), schema(false, 3));
     let dup = row(5, Some(1));
-    let runs = merge([
+    let changes = [
         event(&k1, Op::Insert, None, Some(row(1, None))),
         event(&k1, Op::Update, Some(row(1, None)), Some(row(1, Some(2)))),
         event(&k2, Op::Delete, Some(row(1, Some(2))), None),
         event(&nk, Op::Insert, None, Some(dup.clone())),
         event(&nk, Op::Insert, None, Some(dup.clone())),
         event(&nk, Op::Delete, Some(dup.clone()), None),
-    ])
-    .expect("merge");
+    ];
+    let runs = merge(&changes).expect("merge");
     assert_eq!(runs.len(), 3);
     assert_eq!(runs[0].rows(), 1);
     assert!(
-        matches!(&runs[1], Run::Keyed { finals, .. } if finals == &[Final::Delete(row(1, Some(2)))])
+        matches!(&runs[1], Run::Keyed { finals, .. } if finals == &[Final::Delete(&row(1, Some(2)))])
     );
     assert!(matches!(&runs[2], Run::Keyless { changes, .. } if changes.len() == 3));
 }

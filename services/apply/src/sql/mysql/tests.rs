@@ -23,7 +23,7 @@ fn ev(
 }
 
 fn render(changes: Vec<ChangeEvent>, max_bytes: usize) -> String {
-    let runs = merge(changes).expect("merge");
+    let runs = merge(&changes).expect("merge");
     let mut out = String::new();
     for run in &runs {
         let shape = Mapping::identity().shape(run.schema()).expect("shape");
@@ -331,7 +331,7 @@ fn statements_split_at_the_size_limit_but_a_big_row_still_goes() {
             )
         })
         .collect();
-    let runs = merge(changes).expect("merge");
+    let runs = merge(&changes).expect("merge");
     let shape = Mapping::identity().shape(runs[0].schema()).expect("shape");
     let stmts = statements(&runs[0], &shape, 150).expect("statements");
     let rows: Vec<usize> = stmts.iter().map(|s| s.rows).collect();
