@@ -12,23 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::mapping::{MapRule, Mapping};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid")]
-    Parse {
-        path: String,
-        #[source]
-        source: toml::de::Error,
-    },
-    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
-    Invalid(Vec<String>),
-}
+pub use otter_core::config::ConfigError;
+use otter_core::config::{is_name, parse_toml, problems, read};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,26 +170,13 @@ fn default_on_error() -> OnError {
     OnError::Stop
 }
 
-fn is_name(s: &str, extra: &[u8]) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || extra.contains(&b))
-}
-
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(&read(path)?, &path.display().to_string())
     }
 
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
-        let mut c: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut c: Config = parse_toml(text, path)?;
         if let Ok(pw) = std::env::var("OTTER_TARGET_PASSWORD") {
             c.target.url = with_password(&c.target.url, &pw);
         }
@@ -255,11 +227,7 @@ impl Config {
         if let Err(errors) = Mapping::new(&self.map) {
             p.extend(errors.iter().map(|e| format!("map: {e}")));
         }
-        if p.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(p))
-        }
+        problems(p)
     }
 
     pub fn group_id(&self) -> String {

@@ -10,23 +10,8 @@ use otter_core::url::{redact_url, with_password};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read config file {path}")]
-    Read {
-        path: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("config file {path} is not valid")]
-    Parse {
-        path: String,
-        #[source]
-        source: toml::de::Error,
-    },
-    #[error("invalid configuration:\n  - {}", .0.join("\n  - "))]
-    Invalid(Vec<String>),
-}
+pub use otter_core::config::ConfigError;
+use otter_core::config::{is_name, parse_toml, problems, read};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -227,18 +212,11 @@ impl StartAt {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        Self::parse(&read(path)?, &path.display().to_string())
     }
 
     pub fn parse(text: &str, path: &str) -> Result<Config, ConfigError> {
-        let mut c: Config = toml::from_str(text).map_err(|source| ConfigError::Parse {
-            path: path.to_owned(),
-            source,
-        })?;
+        let mut c: Config = parse_toml(text, path)?;
         if let Ok(pw) = std::env::var("OTTER_SOURCE_PASSWORD") {
             c.source.url = with_password(&c.source.url, &pw);
         }
@@ -249,12 +227,7 @@ impl Config {
     /// Returns every problem at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Vec::new();
-        if self.pipeline.is_empty()
-            || !self
-                .pipeline
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        {
+        if !is_name(&self.pipeline, b"-") {
             p.push(format!(
                 "pipeline: `{}` must be non-empty [A-Za-z0-9_-]",
                 self.pipeline
@@ -272,13 +245,7 @@ impl Config {
         if self.kafka.brokers.is_empty() {
             p.push("kafka.brokers: must not be empty".to_owned());
         }
-        if self.kafka.topic_prefix.is_empty()
-            || !self
-                .kafka
-                .topic_prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        {
+        if !is_name(&self.kafka.topic_prefix, b"-.") {
             p.push(format!(
                 "kafka.topic_prefix: `{}` must be non-empty [A-Za-z0-9._-]",
                 self.kafka.topic_prefix
@@ -318,11 +285,7 @@ impl Config {
                 }
             }
         }
-        if p.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigError::Invalid(p))
-        }
+        problems(p)
     }
 
     /// The configuration as TOML with the password removed, for `--check-config`.

@@ -7,6 +7,7 @@
 
 pub mod chunk;
 pub mod codec;
+pub mod config;
 pub mod error;
 pub mod event;
 pub mod position;
