@@ -18,6 +18,7 @@
 #
 # Prints a table and appends a dated row to loadtest/RESULTS.md.
 source "$(dirname "$0")/../infra/lib.sh"
+source "$(dirname "$0")/workload.sh"
 
 ROWS=${ROWS:-600000}                 # inserts; updates = ROWS*5/12, deletes = ROWS/4
 PARTITIONS=${PARTITIONS:-4}
@@ -47,26 +48,13 @@ DB=abench_$(date +%s)
 UPDATES=$((ROWS * 5 / 12))
 DELETES=$((ROWS / 4))
 TOTAL=$((ROWS + UPDATES + DELETES))
-TABLE="CREATE TABLE $DB.t (id BIGINT PRIMARY KEY, k INT NOT NULL, c VARCHAR(120) NOT NULL,
-  pad VARCHAR(60) NOT NULL, amount DECIMAL(12,2), at DATETIME(3))"
+TABLE=$(bench_table)
 fresh_target() { "${TGT[@]}" -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB; $TABLE"; }
 
 log "recording a binlog of $TOTAL row changes in $DB"
 "${SRC[@]}" -e "FLUSH BINARY LOGS; CREATE DATABASE $DB; $TABLE"
 START=$("${SRC[@]}" -e "SHOW MASTER STATUS" | awk '{print $1":"$2}')
-gen() {
-  local a
-  for ((a = 1; a <= ROWS; a += 1000)); do
-    echo "INSERT INTO $DB.t SELECT seq, seq % 1000, REPEAT(CHAR(97 + seq % 26), 120), REPEAT('p', 60), seq / 100, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_${a}_to_$((a + 999));"
-  done
-  for ((a = 1; a <= UPDATES; a += 1000)); do
-    echo "UPDATE $DB.t SET k = k + 1, amount = amount + 1 WHERE id BETWEEN $a AND $((a + 999));"
-  done
-  for ((a = ROWS - DELETES + 1; a <= ROWS; a += 1000)); do
-    echo "DELETE FROM $DB.t WHERE id BETWEEN $a AND $((a + 999));"
-  done
-}
-gen | "${SRC[@]}" "$DB"
+bench_workload | "${SRC[@]}" "$DB"
 END=$("${SRC[@]}" -e "SHOW MASTER STATUS" | awk '{print $1":"$2}')
 FILE=${START%%:*}
 

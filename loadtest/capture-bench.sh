@@ -10,6 +10,7 @@
 #
 # Prints a table and appends a dated row to loadtest/RESULTS.md.
 source "$(dirname "$0")/../infra/lib.sh"
+source "$(dirname "$0")/workload.sh"
 
 ROWS=${ROWS:-600000}                 # inserts; updates = ROWS*5/12, deletes = ROWS/4
 PARTITIONS=${PARTITIONS:-4}
@@ -38,24 +39,10 @@ DELETES=$((ROWS / 4))
 TOTAL=$((ROWS + UPDATES + DELETES))
 
 log "recording a binlog of $TOTAL row changes in $DB"
-"${SQL[@]}" -e "FLUSH BINARY LOGS; CREATE DATABASE $DB; CREATE TABLE $DB.t (id BIGINT PRIMARY KEY, k INT NOT NULL,
-  c VARCHAR(120) NOT NULL, pad VARCHAR(60) NOT NULL, amount DECIMAL(12,2), at DATETIME(3))"
+"${SQL[@]}" -e "FLUSH BINARY LOGS; CREATE DATABASE $DB; $(bench_table)"
 START=$("${SQL[@]}" -e "SHOW MASTER STATUS" | awk '{print $1":"$2}')
-gen() {
-  local a b
-  for ((a = 1; a <= ROWS; a += 1000)); do
-    b=$((a + 999))
-    echo "INSERT INTO $DB.t SELECT seq, seq % 1000, REPEAT(CHAR(97 + seq % 26), 120), REPEAT('p', 60), seq / 100, TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND FROM seq_${a}_to_${b};"
-  done
-  for ((a = 1; a <= UPDATES; a += 1000)); do
-    echo "UPDATE $DB.t SET k = k + 1, amount = amount + 1 WHERE id BETWEEN $a AND $((a + 999));"
-  done
-  for ((a = ROWS - DELETES + 1; a <= ROWS; a += 1000)); do
-    echo "DELETE FROM $DB.t WHERE id BETWEEN $a AND $((a + 999));"
-  done
-}
 t0=$(date +%s.%N)
-gen | "${SQL[@]}" "$DB"
+bench_workload | "${SQL[@]}" "$DB"
 t1=$(date +%s.%N)
 END=$("${SQL[@]}" -e "SHOW MASTER STATUS" | awk '{print $1":"$2}')
 FILE=${START%%:*}
