@@ -44,6 +44,51 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}_{}_{n}_{ms}", std::process::id())
 }
 
+/// A replica server id unique to this test process and call: replicas of one source
+/// need distinct ids (a second one with the same id makes the source drop the first).
+pub fn next_server_id() -> u32 {
+    static N: AtomicU32 = AtomicU32::new(0);
+    10_000 + (std::process::id() % 10_000) * 100 + N.fetch_add(1, Ordering::Relaxed) % 100
+}
+
+/// An otter-capture configuration for one test: its own pipeline, topic prefix and
+/// database (`db.*` tables), starting at `start`, against the source `url`; short
+/// intervals so tests run fast.
+pub fn capture_config_text(
+    pipeline: &str,
+    prefix: &str,
+    db: &str,
+    start: &str,
+    url: &str,
+) -> String {
+    format!(
+        r#"
+pipeline = "{pipeline}"
+[source]
+url = "{url}"
+server_id = {server_id}
+start = "{start}"
+[kafka]
+brokers = "{brokers}"
+topic_prefix = "{prefix}"
+partitions = 3
+linger_ms = 2
+stall_timeout_ms = 8000
+[zookeeper]
+connect = "{zk}"
+root = "/otter-it"
+[tables]
+include = ["{db}\\..*"]
+[capture]
+position_interval_ms = 50
+retry_ms = 200
+"#,
+        server_id = next_server_id(),
+        brokers = brokers(),
+        zk = zookeeper(),
+    )
+}
+
 /// A connection to the source server.
 pub async fn source() -> anyhow::Result<mysql_async::Conn> {
     Ok(mysql_async::Conn::from_url(source_url()).await?)

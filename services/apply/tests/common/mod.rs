@@ -48,13 +48,6 @@ pub async fn source_head() -> String {
     kit::source_head().await.expect("source binlog position")
 }
 
-fn server_id() -> u32 {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    20_000
-        + (std::process::id() % 10_000) * 100
-        + N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100
-}
-
 /// One pipeline of a test: its own database, topic prefix, ZooKeeper root, configs.
 pub struct Pipeline {
     pub name: String,
@@ -78,32 +71,7 @@ impl Pipeline {
         let start = source_head().await;
         std::fs::write(
             &capture_config,
-            format!(
-                r#"pipeline = "{name}"
-[source]
-url = "{src}"
-server_id = {sid}
-start = "{start}"
-[kafka]
-brokers = "{brokers}"
-topic_prefix = "{prefix}"
-partitions = 3
-linger_ms = 2
-stall_timeout_ms = 8000
-[zookeeper]
-connect = "{zk}"
-root = "/otter-it"
-[tables]
-include = ["{db}\\..*"]
-[capture]
-position_interval_ms = 50
-retry_ms = 200
-"#,
-                src = kit::source_url(),
-                sid = server_id(),
-                brokers = kit::brokers(),
-                zk = kit::zookeeper(),
-            ),
+            kit::capture_config_text(&name, &prefix, &db, &start, &kit::source_url()),
         )
         .expect("capture config");
         std::fs::write(
@@ -170,23 +138,11 @@ retry_ms = 100
 
     /// An apply instance with its own log file (in the pipeline's directory).
     pub fn apply_logging_to(&self, log: &str) -> Proc {
-        let log_file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(log))
-            .expect("log file");
-        Command::new(env!("CARGO_BIN_EXE_otter-apply"))
-            .args(["run", "--config"])
-            .arg(&self.apply_config)
-            .env(
-                "RUST_LOG",
-                std::env::var("OTTER_TEST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .map(Proc)
-            .expect("otter-apply starts")
+        self.spawn(
+            Path::new(env!("CARGO_BIN_EXE_otter-apply")),
+            &self.apply_config,
+            log,
+        )
     }
 
     /// Apply with its stdout captured (dry run prints statements there).

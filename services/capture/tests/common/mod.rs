@@ -23,42 +23,9 @@ pub async fn source_exec(sql: &[&str]) {
     }
 }
 
-/// Replica server ids must be unique among the source's replicas: a second replica
-/// with the same id makes the source drop the first one's stream.
-pub fn next_server_id() -> u32 {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    10_000
-        + (std::process::id() % 10_000) * 100
-        + N.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 100
-}
-
 /// A capture config for one test: its own pipeline, topic prefix and database.
 pub fn config_text(pipeline: &str, prefix: &str, db: &str, start: &str, url: &str) -> String {
-    format!(
-        r#"
-pipeline = "{pipeline}"
-[source]
-url = "{url}"
-server_id = {server_id}
-start = "{start}"
-[kafka]
-brokers = "{brokers}"
-topic_prefix = "{prefix}"
-partitions = 3
-linger_ms = 2
-[zookeeper]
-connect = "{zk}"
-root = "/otter-it"
-[tables]
-include = ["{db}\\..*"]
-[capture]
-position_interval_ms = 50
-retry_ms = 200
-"#,
-        server_id = next_server_id(),
-        brokers = kit::brokers(),
-        zk = kit::zookeeper(),
-    )
+    kit::capture_config_text(pipeline, prefix, db, start, url)
 }
 
 pub fn config(pipeline: &str, prefix: &str, db: &str, start: &str) -> Config {
