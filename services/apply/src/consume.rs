@@ -43,7 +43,7 @@ use tracing::{error, info, warn, Instrument};
 use crate::config::Config;
 use crate::error::{chain, ServiceError};
 use crate::target::Stored;
-use crate::worker::{chunk_header, Done, Outcome, Rec, Shared, Worker};
+use crate::worker::{Done, Outcome, Rec, Shared, Worker};
 
 type Tp = (Arc<str>, i32);
 
@@ -425,4 +425,14 @@ fn commit_done(consumer: &BaseConsumer<Ctx>, done: &StdReceiver<Done>) {
     if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
         tracing::debug!(error = %e, "group offset commit failed (informational only)");
     }
+}
+
+/// The chunk header of a record, if any.
+fn chunk_header<'a>(headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> Option<Vec<u8>> {
+    for (k, v) in headers {
+        if k == otter_core::chunk::CHUNK_HEADER {
+            return v.map(<[u8]>::to_vec);
+        }
+    }
+    None
 }

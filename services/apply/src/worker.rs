@@ -22,7 +22,7 @@ use std::io::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use otter_core::chunk::{Reassembler, CHUNK_HEADER};
+use otter_core::chunk::Reassembler;
 use otter_core::codec::{self, Record};
 use otter_core::event::OrderKey;
 use otter_core::{ChangeEvent, ErrorClass, SourcePos, TableId};
@@ -589,16 +589,4 @@ fn decode(value: &[u8]) -> Result<Record, RecordError> {
         event.check()?;
     }
     Ok(rec)
-}
-
-/// The chunk header of a record, if any.
-pub fn chunk_header<'a>(
-    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
-) -> Option<Vec<u8>> {
-    for (k, v) in headers {
-        if k == CHUNK_HEADER {
-            return v.map(<[u8]>::to_vec);
-        }
-    }
-    None
 }
