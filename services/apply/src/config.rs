@@ -1,5 +1,6 @@
-//! Configuration of one apply process: how it runs (addresses, credentials, limits) and,
-//! until the control plane holds pipelines (issue 5), the pipeline's table mapping.
+//! Configuration of one apply process: how it runs (addresses, credentials, limits) and
+//! the pipeline's table mapping. A standalone process reads it from a file; a managed
+//! one builds it from the pipeline's definition in ZooKeeper ([`Config::from_spec`]).
 //!
 //! Every field's doc comment is its reference documentation; `config.example.toml`
 //! shows them all. `Config::load` reports every problem at once, before any
@@ -12,8 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::mapping::{MapRule, Mapping};
 
+use otter_coord::topology::PipelineSpec;
 pub use otter_core::config::ConfigError;
-use otter_core::config::{is_name, parse_toml, problems, read};
+use otter_core::config::{is_name, parse_toml, problems, read, section, split_kafka};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -181,6 +184,55 @@ impl Config {
             c.target.url = with_password(&c.target.url, &pw);
         }
         c.validate()?;
+        Ok(c)
+    }
+
+    /// The configuration a managed apply runs with: the pipeline's definition (its
+    /// `target`, `kafka`, `apply` sections and `map` rules; `apply.dry_run`) and the
+    /// password it references as found on this machine. Every problem at once, named
+    /// by the definition's field.
+    pub fn from_spec(spec: &PipelineSpec) -> Result<Config, ConfigError> {
+        let mut p = Vec::new();
+        let (kafka, mut tuning) = split_kafka("apply", &spec.kafka, &spec.apply, &mut p);
+        let dry_run = match tuning.remove("dry_run") {
+            None => false,
+            Some(Value::Bool(b)) => b,
+            Some(_) => {
+                p.push("apply.dry_run: must be true or false".into());
+                false
+            }
+        };
+        let target: Option<TargetConfig> = section(
+            "target",
+            Value::Object(PipelineSpec::without_credentials(&spec.target)),
+            &mut p,
+        );
+        let kafka: Option<KafkaConfig> =
+            section("kafka (with apply.kafka)", Value::Object(kafka), &mut p);
+        let apply: Option<ApplyTuning> = section("apply", Value::Object(tuning), &mut p);
+        let map: Option<Vec<MapRule>> = section("map", Value::Array(spec.map.clone()), &mut p);
+        // A missing password is reported, and the rest still checked.
+        let password = spec
+            .password("target")
+            .map_err(|e| p.push(e))
+            .unwrap_or_default();
+        let (Some(mut target), Some(kafka), Some(apply), Some(map)) = (target, kafka, apply, map)
+        else {
+            return Err(ConfigError::Invalid(p));
+        };
+        target.url = with_password(&target.url, &password);
+        let c = Config {
+            pipeline: spec.name.clone(),
+            dry_run,
+            target,
+            kafka,
+            apply,
+            map,
+        };
+        if let Err(ConfigError::Invalid(more)) = c.validate() {
+            p.extend(more);
+        }
+        problems(p)?;
         Ok(c)
     }
 

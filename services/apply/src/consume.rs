@@ -158,7 +158,7 @@ impl Ctx {
             let task = self.handle.spawn(worker.run(inbox).instrument(span));
             routes.insert((topic, partition), Route { released, task });
         }
-        self.set_held(routes.len());
+        self.set_held(&routes);
         info!(
             partitions = routes.len(),
             "partitions assigned, starting at the positions stored in the target"
@@ -196,15 +196,18 @@ impl Ctx {
             r.released.store(true, Ordering::Release);
             retired.push(r.task);
         }
-        self.set_held(0);
+        self.set_held(&HashMap::new());
     }
 
-    fn set_held(&self, n: usize) {
+    fn set_held(&self, routes: &HashMap<Tp, Route>) {
         self.shared
             .metrics
             .partitions
             .with_label_values(&[&self.shared.pipeline, "held"])
-            .set(i64::try_from(n).unwrap_or(i64::MAX));
+            .set(i64::try_from(routes.len()).unwrap_or(i64::MAX));
+        if let Ok(mut held) = self.shared.held.lock() {
+            *held = routes.keys().map(|(t, p)| format!("{t}[{p}]")).collect();
+        }
     }
 }
 
@@ -281,13 +284,28 @@ impl Inbox {
             self.expected = Some(offset + 1);
             self.seeks = 0;
             self.seeked_at = None;
-            let chunk = msg
-                .headers()
-                .and_then(|h| chunk_header(h.iter().map(|h| (h.key, h.value))));
+            let headers = msg.headers();
+            let chunk = headers.and_then(|h| {
+                header(
+                    h.iter().map(|h| (h.key, h.value)),
+                    otter_core::chunk::CHUNK_HEADER,
+                )
+            });
+            // An unreadable epoch counts as none: the record is then not fenced, only
+            // deduplicated by its source order like any other.
+            let epoch = headers
+                .and_then(|h| {
+                    header(
+                        h.iter().map(|h| (h.key, h.value)),
+                        otter_core::chunk::EPOCH_HEADER,
+                    )
+                })
+                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
             return Ok(Some(Rec {
                 offset,
                 value: msg.payload().map(<[u8]>::to_vec),
                 chunk,
+                epoch,
             }));
         }
     }
@@ -427,10 +445,13 @@ fn commit_done(consumer: &BaseConsumer<Ctx>, done: &StdReceiver<Done>) {
     }
 }
 
-/// The chunk header of a record, if any.
-fn chunk_header<'a>(headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>) -> Option<Vec<u8>> {
+/// The value of header `name` of a record, if any.
+fn header<'a>(
+    headers: impl Iterator<Item = (&'a str, Option<&'a [u8]>)>,
+    name: &str,
+) -> Option<Vec<u8>> {
     for (k, v) in headers {
-        if k == otter_core::chunk::CHUNK_HEADER {
+        if k == name {
             return v.map(<[u8]>::to_vec);
         }
     }

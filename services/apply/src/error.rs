@@ -262,15 +262,28 @@ pub enum ServiceError {
     Consumer(#[source] rdkafka::error::KafkaError),
     #[error("the consumer thread failed: {0}")]
     Thread(String),
+    #[error("control plane: {0}")]
+    Control(String),
 }
 
 impl ServiceError {
     pub fn class(&self) -> ErrorClass {
         match self {
-            ServiceError::Config(_) | ServiceError::Consumer(_) | ServiceError::Thread(_) => {
-                ErrorClass::Permanent
-            }
+            ServiceError::Config(_)
+            | ServiceError::Consumer(_)
+            | ServiceError::Thread(_)
+            | ServiceError::Control(_) => ErrorClass::Permanent,
             ServiceError::Apply(e) => e.class(),
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ServiceError::Config(_) => "config",
+            ServiceError::Apply(e) => e.code(),
+            ServiceError::Consumer(_) => "consumer",
+            ServiceError::Thread(_) => "thread",
+            ServiceError::Control(_) => "control",
         }
     }
 }

@@ -5,10 +5,12 @@
 //! partition's records to its own worker ([`worker`]); a worker decodes a batch, drops
 //! what the target already has, merges it ([`merge`]), turns it into statements
 //! ([`sql`]) and commits them together with the partition's position ([`target`]).
+//! [`managed`] runs it under the control plane (definition and state from ZooKeeper).
 
 pub mod config;
 pub mod consume;
 pub mod error;
+pub mod managed;
 pub mod mapping;
 pub mod merge;
 pub mod metrics;

@@ -35,6 +35,21 @@ enum Command {
         #[arg(long)]
         check_config: bool,
     },
+    /// Serve a pipeline defined in ZooKeeper (`otterctl pipeline create`): join its
+    /// consumer group, apply while it runs, follow pause, resume and definition
+    /// changes. Run several to share the partitions.
+    ///
+    /// Example: otter-apply serve --pipeline orders --zookeeper 127.0.0.1:2181
+    Serve {
+        /// The pipeline to serve.
+        #[arg(long)]
+        pipeline: String,
+        /// This process's id in ZooKeeper (default apply-<host>-<pid>).
+        #[arg(long)]
+        instance: Option<String>,
+        #[command(flatten)]
+        zk: otter_coord::zk::ZkArgs,
+    },
     /// Compare source and target tables: row counts, per-chunk checksums by primary
     /// key (a multiset for tables without one); prints the differing keys.
     /// Exit status 0 = identical, 1 = differences, 2 = could not compare.
@@ -66,20 +81,27 @@ async fn run_apply(config: PathBuf, check: bool) -> anyhow::Result<bool> {
     }
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let Ok(mut term) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        let _ = tx.send(true);
-    });
+    let rx = otter_coord::control::shutdown_signal();
     match run::run(cfg, metrics, rx).await {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            eprintln!("error: {}", otter_apply::error::chain(&e));
+            Ok(false)
+        }
+    }
+}
+
+async fn serve(
+    pipeline: String,
+    instance: Option<String>,
+    zk: otter_coord::zk::ZkArgs,
+) -> anyhow::Result<bool> {
+    let settings = zk.settings().map_err(anyhow::Error::msg)?;
+    let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("apply"));
+    let registry = prometheus::Registry::new();
+    let metrics = metrics::Metrics::new(&registry)?;
+    let shutdown = otter_coord::control::shutdown_signal();
+    match otter_apply::managed::serve(settings, &pipeline, &instance, metrics, shutdown).await {
         Ok(()) => Ok(true),
         Err(e) => {
             eprintln!("error: {}", otter_apply::error::chain(&e));
@@ -108,6 +130,14 @@ fn main() -> std::process::ExitCode {
             check_config,
         } => rt
             .block_on(run_apply(config, check_config))
+            .map(u8::from)
+            .map(|ok| 1 - ok),
+        Command::Serve {
+            pipeline,
+            instance,
+            zk,
+        } => rt
+            .block_on(serve(pipeline, instance, zk))
             .map(u8::from)
             .map(|ok| 1 - ok),
         Command::Verify(args) => rt

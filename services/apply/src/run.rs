@@ -20,10 +20,27 @@ use crate::metrics::Metrics;
 use crate::target::Target;
 use crate::worker::Shared;
 
+/// What a managed apply shares with its control-plane link.
+#[derive(Clone, Default)]
+pub struct Hooks {
+    pub errors: otter_coord::control::ErrorSink,
+    pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+}
+
 pub async fn run(
     cfg: Config,
     metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    run_with(cfg, metrics, shutdown, Hooks::default()).await
+}
+
+/// [`run`], reporting errors and held partitions through `hooks`.
+pub async fn run_with(
+    cfg: Config,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
+    hooks: Hooks,
 ) -> Result<(), ServiceError> {
     let mapping = Mapping::new(&cfg.map).map_err(|errors| {
         crate::config::ConfigError::Invalid(errors.iter().map(ToString::to_string).collect())
@@ -68,6 +85,8 @@ pub async fn run(
         metrics,
         shutdown: shutdown.clone(),
         done: done_tx,
+        errors: hooks.errors,
+        held: hooks.held,
     });
     let consumer = consume::consumer(&cfg, shared, tokio::runtime::Handle::current())?;
     let prefix = cfg.kafka.topic_prefix.clone();

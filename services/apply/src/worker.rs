@@ -45,6 +45,8 @@ pub struct Rec {
     pub value: Option<Vec<u8>>,
     /// The `otter-chunk` header, when present.
     pub chunk: Option<Vec<u8>>,
+    /// The `otter-epoch` header: the capture leader's election epoch.
+    pub epoch: Option<i64>,
 }
 
 /// A position committed to the target, reported back so the consumer can commit it to
@@ -66,6 +68,10 @@ pub struct Shared {
     pub metrics: Metrics,
     pub shutdown: watch::Receiver<bool>,
     pub done: std::sync::mpsc::Sender<Done>,
+    /// The pipeline's last-error record (a no-op without a control plane).
+    pub errors: otter_coord::control::ErrorSink,
+    /// Partitions this process holds, `topic[partition]`, for its registration.
+    pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 /// Why a worker ended.
@@ -81,6 +87,8 @@ pub enum Outcome {
 struct Item {
     first: i64,
     last: i64,
+    /// The publishing capture leader's epoch, when it had one.
+    epoch: Option<i64>,
     rec: Result<Record, RecordError>,
 }
 
@@ -108,6 +116,10 @@ struct Plan<'a> {
     changes: Vec<&'a ChangeEvent>,
     ddl: u64,
     duplicates: u64,
+    /// Records of a deposed capture leader (epoch below one already seen).
+    fenced: u64,
+    /// Highest epoch in the batch (or before it).
+    epoch: i64,
     last_order: Option<OrderKey>,
     last_at: Option<SourcePos>,
 }
@@ -121,6 +133,8 @@ pub struct Worker {
     chunk_start: i64,
     abandoned_seen: u64,
     warned_duplicates: bool,
+    /// Highest capture epoch seen on this partition since assignment.
+    epoch: i64,
 }
 
 enum Attempt {
@@ -145,6 +159,7 @@ impl Worker {
             chunk_start: 0,
             abandoned_seen: 0,
             warned_duplicates: false,
+            epoch: 0,
         }
     }
 
@@ -172,6 +187,11 @@ impl Worker {
                     error!(
                         error = %chain(&e),
                         "partition stopped at its last committed position; fix the cause (or set apply.on_error = \"skip\") and restart apply"
+                    );
+                    self.shared.errors.report(
+                        e.code(),
+                        otter_core::ErrorClass::Permanent,
+                        format!("{}[{}] stopped: {}", self.topic, self.partition, chain(&e)),
                     );
                     return Outcome::Stopped(Box::new(e));
                 }
@@ -214,6 +234,11 @@ impl Worker {
                         .with_label_values(&[&self.shared.pipeline, "offsets_missing"])
                         .inc();
                     error!(error = %e, "partition stopped: its records are missing from the broker");
+                    self.shared.errors.report(
+                        "offsets_missing",
+                        otter_core::ErrorClass::Permanent,
+                        format!("{}[{}] stopped: {e}", self.topic, self.partition),
+                    );
                     return None;
                 }
             }
@@ -235,6 +260,7 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
+                epoch: r.epoch,
                 rec: Err(RecordError::Empty),
             });
             return;
@@ -245,6 +271,7 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
+                epoch: r.epoch,
                 rec: decode(&value),
             });
             return;
@@ -264,12 +291,14 @@ impl Worker {
             Ok(Some(whole)) => items.push(Item {
                 first,
                 last: r.offset,
+                epoch: r.epoch,
                 rec: decode(&whole),
             }),
             Ok(None) => {}
             Err(e) => items.push(Item {
                 first: r.offset,
                 last: r.offset,
+                epoch: r.epoch,
                 rec: Err(e.into()),
             }),
         }
@@ -360,6 +389,11 @@ impl Worker {
             error: chain(&err),
         };
         error!(error = %chain(&err), "change skipped by policy (apply.on_error = \"skip\") and recorded in apply_skipped; repair the target row by hand");
+        self.shared.errors.report(
+            err.code(),
+            otter_core::ErrorClass::Permanent,
+            format!("skipped by policy (see apply_skipped): {}", chain(&err)),
+        );
         let m = &self.shared.metrics;
         m.errors
             .with_label_values(&[&self.shared.pipeline, err.code()])
@@ -370,6 +404,7 @@ impl Worker {
         let only = Item {
             first: item.first,
             last: item.last,
+            epoch: item.epoch,
             // Nothing to write: the record is represented by its skip row only.
             rec: Err(RecordError::Empty),
         };
@@ -398,10 +433,18 @@ impl Worker {
         let mut p = Plan::default();
         let next = self.stored.as_ref().map(|s| s.next_offset);
         let mut order = self.stored.as_ref().and_then(|s| s.order);
+        p.epoch = self.epoch;
         for item in items {
             if next.is_some_and(|n| item.first < n) {
                 p.duplicates += 1;
                 continue;
+            }
+            if let Some(e) = item.epoch {
+                if e < p.epoch {
+                    p.fenced += 1;
+                    continue;
+                }
+                p.epoch = e;
             }
             let Ok(rec) = &item.rec else { continue };
             let o = rec.order();
@@ -465,6 +508,17 @@ impl Worker {
             };
             let m = &self.shared.metrics;
             let pipeline = self.shared.pipeline.as_str();
+            if plan.fenced > 0 {
+                m.skipped
+                    .with_label_values(&[pipeline, "fenced"])
+                    .inc_by(plan.fenced);
+                warn!(
+                    records = plan.fenced,
+                    epoch = plan.epoch,
+                    "records of a deposed capture leader dropped (their epoch is below one already applied)"
+                );
+            }
+            self.epoch = plan.epoch;
             if plan.duplicates > 0 {
                 m.skipped
                     .with_label_values(&[pipeline, "duplicate"])

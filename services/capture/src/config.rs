@@ -10,8 +10,10 @@ use otter_core::url::{redact_url, with_password};
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use otter_coord::topology::PipelineSpec;
 pub use otter_core::config::ConfigError;
-use otter_core::config::{is_name, parse_toml, problems, read};
+use otter_core::config::{is_name, parse_toml, problems, read, section, split_kafka};
+use serde_json::Value;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -221,6 +223,49 @@ impl Config {
             c.source.url = with_password(&c.source.url, &pw);
         }
         c.validate()?;
+        Ok(c)
+    }
+
+    /// The configuration a managed capture runs with: the pipeline's definition (its
+    /// `source`, `kafka`, `tables` and `capture` sections), the password it references
+    /// as found on this machine, and this process's ZooKeeper settings. Every problem
+    /// at once, named by the definition's field.
+    pub fn from_spec(spec: &PipelineSpec, zookeeper: ZkConfig) -> Result<Config, ConfigError> {
+        let mut p = Vec::new();
+        let (kafka, tuning) = split_kafka("capture", &spec.kafka, &spec.capture, &mut p);
+        let source: Option<SourceConfig> = section(
+            "source",
+            Value::Object(PipelineSpec::without_credentials(&spec.source)),
+            &mut p,
+        );
+        let kafka: Option<KafkaConfig> =
+            section("kafka (with capture.kafka)", Value::Object(kafka), &mut p);
+        let tables: Option<TableFilterConfig> =
+            section("tables", Value::Object(spec.tables.clone()), &mut p);
+        let capture: Option<CaptureTuning> = section("capture", Value::Object(tuning), &mut p);
+        // A missing password is reported, and the rest still checked.
+        let password = spec
+            .password("source")
+            .map_err(|e| p.push(e))
+            .unwrap_or_default();
+        let (Some(mut source), Some(kafka), Some(tables), Some(capture)) =
+            (source, kafka, tables, capture)
+        else {
+            return Err(ConfigError::Invalid(p));
+        };
+        source.url = with_password(&source.url, &password);
+        let c = Config {
+            pipeline: spec.name.clone(),
+            source,
+            kafka,
+            zookeeper,
+            tables,
+            capture,
+        };
+        if let Err(ConfigError::Invalid(more)) = c.validate() {
+            p.extend(more);
+        }
+        problems(p)?;
         Ok(c)
     }
 

@@ -19,6 +19,8 @@ pub enum CaptureError {
     Publish(#[from] PublishError),
     #[error(transparent)]
     Coord(#[from] otter_coord::CoordError),
+    #[error("capture leadership lost (ZooKeeper lease expired or election node gone) at {position}: stopped publishing; a standby resumes from the stored position")]
+    Fenced { position: String },
 }
 
 impl CaptureError {
@@ -31,6 +33,7 @@ impl CaptureError {
             CaptureError::Decode(_) => ErrorClass::Permanent,
             CaptureError::Publish(e) => e.class(),
             CaptureError::Coord(e) => e.class(),
+            CaptureError::Fenced { .. } => ErrorClass::Permanent,
         }
     }
 
@@ -41,6 +44,7 @@ impl CaptureError {
             CaptureError::Decode(e) => e.code(),
             CaptureError::Publish(e) => e.code(),
             CaptureError::Coord(e) => e.code(),
+            CaptureError::Fenced { .. } => "fenced",
         }
     }
 }

@@ -4,12 +4,14 @@
 //! Flow: [`source`] (replica connection, raw events) -> [`binlog`] (decoding into
 //! transactions of change events) -> [`records`] (wire records) -> [`publish`]
 //! (producer, acknowledgements) -> [`run`] (stores the acknowledged position in
-//! ZooKeeper through `otter-coord`).
+//! ZooKeeper through `otter-coord`). [`managed`] runs it under the control plane:
+//! leader election, the pipeline's definition and desired state from ZooKeeper.
 
 pub mod binlog;
 pub mod config;
 pub mod decode_cmd;
 pub mod error;
+pub mod managed;
 pub mod metrics;
 pub mod publish;
 pub mod records;

@@ -34,6 +34,21 @@ enum Command {
         #[arg(long, value_parser = parse_pos)]
         stop_at: Option<otter_core::SourcePos>,
     },
+    /// Serve a pipeline defined in ZooKeeper (`otterctl pipeline create`): contend for
+    /// its capture, capture while elected, stand by otherwise; follow pause, resume and
+    /// definition changes. Run several for hot standbys.
+    ///
+    /// Example: otter-capture serve --pipeline orders --zookeeper 127.0.0.1:2181
+    Serve {
+        /// The pipeline to serve.
+        #[arg(long)]
+        pipeline: String,
+        /// This process's id in ZooKeeper (default capture-<host>-<pid>).
+        #[arg(long)]
+        instance: Option<String>,
+        #[command(flatten)]
+        zk: otter_coord::zk::ZkArgs,
+    },
     /// Print the records recorded binlog files would publish, one JSON envelope per line.
     ///
     /// Example: otter-capture decode mariadb-bin.000001
@@ -54,6 +69,32 @@ fn init_tracing() {
     }
 }
 
+async fn serve(
+    pipeline: String,
+    instance: Option<String>,
+    zk: otter_coord::zk::ZkArgs,
+) -> anyhow::Result<bool> {
+    let settings = zk.settings().map_err(anyhow::Error::msg)?;
+    let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("capture"));
+    let registry = prometheus::Registry::new();
+    let metrics = metrics::Metrics::new(&registry)?;
+    match otter_capture::managed::serve(
+        settings,
+        &pipeline,
+        &instance,
+        metrics,
+        otter_coord::control::shutdown_signal(),
+    )
+    .await
+    {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            eprintln!("error: {}", otter_capture::error::chain(&e));
+            Ok(false)
+        }
+    }
+}
+
 fn parse_pos(s: &str) -> Result<otter_core::SourcePos, String> {
     otter_core::SourcePos::parse(s).map_err(|e| e.to_string())
 }
@@ -70,19 +111,7 @@ async fn run_capture(
     }
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        let _ = tx.send(true);
-    });
+    let rx = otter_coord::control::shutdown_signal();
     let stopping = stop_at.is_some();
     match run::run(cfg, metrics, rx, stop_at).await {
         Ok(summary) => {
@@ -98,6 +127,13 @@ async fn run_capture(
     }
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -108,14 +144,15 @@ fn main() -> std::process::ExitCode {
             stop_at,
         } => {
             init_tracing();
-            match tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt.block_on(run_capture(config, check_config, stop_at)),
-                Err(e) => Err(e.into()),
-            }
+            runtime().and_then(|rt| rt.block_on(run_capture(config, check_config, stop_at)))
+        }
+        Command::Serve {
+            pipeline,
+            instance,
+            zk,
+        } => {
+            init_tracing();
+            runtime().and_then(|rt| rt.block_on(serve(pipeline, instance, zk)))
         }
     };
     match result {

@@ -13,7 +13,8 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use otter_coord::{CapturePosition, PositionStore, TableVersion};
+use otter_coord::election::Lease;
+use otter_coord::{CapturePosition, PositionStore, TableVersion, Zk};
 use otter_core::position::GtidSet;
 use otter_core::{ErrorClass, SourcePos};
 use tokio::sync::watch;
@@ -45,13 +46,57 @@ pub struct Summary {
     pub position: Option<String>,
 }
 
+/// Who may publish: a standalone process (its own ZooKeeper session per capture
+/// session, fenced only by the position's compare-and-set), or the elected leader of a
+/// managed pipeline, which acts only while its lease is valid.
+#[derive(Clone)]
+pub enum Authority {
+    Standalone,
+    Leader {
+        zk: Zk,
+        lease: Lease,
+        /// The election epoch, carried by every record (`otter-epoch`).
+        epoch: i64,
+        errors: otter_coord::control::ErrorSink,
+    },
+}
+
+impl Authority {
+    fn report(&self, e: &CaptureError) {
+        if let Authority::Leader { errors, .. } = self {
+            errors.report(e.code(), e.class(), chain(e));
+        }
+    }
+
+    /// `Err(Fenced)` once a leader's lease is gone; `at` names the binlog place.
+    fn check(&self, at: impl FnOnce() -> String) -> Result<(), CaptureError> {
+        match self {
+            Authority::Leader { lease, .. } if !lease.valid() => {
+                Err(CaptureError::Fenced { position: at() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// Runs capture until `shutdown` turns true, or (when `stop_at` is set) until the
 /// acknowledged position reaches it, or a permanent error.
 pub async fn run(
     cfg: Config,
     metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+    stop_at: Option<SourcePos>,
+) -> Result<Summary, CaptureError> {
+    run_as(cfg, metrics, shutdown, stop_at, Authority::Standalone).await
+}
+
+/// [`run`] under an [`Authority`].
+pub async fn run_as(
+    cfg: Config,
+    metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
     stop_at: Option<SourcePos>,
+    authority: Authority,
 ) -> Result<Summary, CaptureError> {
     let source = Source::new(
         &cfg.source.url,
@@ -59,7 +104,15 @@ pub async fn run(
     )?;
     let mut backoff = cfg.capture.retry_ms;
     loop {
-        let result = session(&cfg, &source, &metrics, &mut shutdown, stop_at.as_ref()).await;
+        let result = session(
+            &cfg,
+            &source,
+            &metrics,
+            &mut shutdown,
+            stop_at.as_ref(),
+            &authority,
+        )
+        .await;
         match result {
             Ok(summary) => return Ok(summary),
             Err(e) => {
@@ -67,6 +120,10 @@ pub async fn run(
                     .errors
                     .with_label_values(&[cfg.pipeline.as_str(), e.code()])
                     .inc();
+                if let CaptureError::Fenced { .. } = e {
+                    return Err(e);
+                }
+                authority.report(&e);
                 if e.class() != ErrorClass::Transient {
                     error!(pipeline = %cfg.pipeline, code = e.code(), error = %chain(&e), "capture stopped; fix the cause and restart, it resumes from the stored position");
                     return Err(e);
@@ -88,6 +145,8 @@ struct Start {
     versions: crate::binlog::SchemaVersions,
     /// MariaDB GTID start (no stored position yet, `gtid:` configured).
     by_gtid: bool,
+    /// Nothing was stored: the start comes from `source.start`.
+    fresh: bool,
 }
 
 async fn start_point(
@@ -96,7 +155,13 @@ async fn start_point(
     store: &mut PositionStore,
 ) -> Result<Start, CaptureError> {
     if let Some(p) = store.load().await? {
-        let gtids = GtidSet::parse(&p.gtids).unwrap_or_default();
+        let gtids = GtidSet::parse(&p.gtids).map_err(|e| {
+            crate::config::ConfigError::Invalid(vec![format!(
+                "stored position {}: gtids `{}`: {e}",
+                store.path(),
+                p.gtids
+            )])
+        })?;
         info!(pipeline = %cfg.pipeline, file = %p.file, offset = p.offset, "resuming from the stored position");
         let versions = p
             .schema_versions
@@ -108,11 +173,15 @@ async fn start_point(
                 )
             })
             .collect();
+        // `otterctl position set --gtid` stores a GTID set without a file: start
+        // after that set (MariaDB's slave_connect_state).
+        let by_gtid = p.file.is_empty();
         return Ok(Start {
             pos: SourcePos::new(p.file, p.offset),
             gtids,
             versions: Arc::new(versions),
-            by_gtid: false,
+            by_gtid,
+            fresh: false,
         });
     }
     let start = StartAt::parse(&cfg.source.start)
@@ -126,6 +195,7 @@ async fn start_point(
                 gtids,
                 versions: Default::default(),
                 by_gtid: false,
+                fresh: true,
             }
         }
         StartAt::Position(pos) => {
@@ -135,6 +205,7 @@ async fn start_point(
                 gtids: GtidSet::Empty,
                 versions: Default::default(),
                 by_gtid: false,
+                fresh: true,
             }
         }
         StartAt::Gtid(g) => {
@@ -144,6 +215,7 @@ async fn start_point(
                 gtids: g,
                 versions: Default::default(),
                 by_gtid: true,
+                fresh: true,
             }
         }
     })
@@ -172,16 +244,42 @@ async fn session(
     metrics: &Metrics,
     shutdown: &mut watch::Receiver<bool>,
     stop_at: Option<&SourcePos>,
+    authority: &Authority,
 ) -> Result<Summary, CaptureError> {
     let info = source.check().await?;
-    let zk = otter_coord::connect(
-        &cfg.zookeeper.connect,
-        &cfg.zookeeper.root,
-        Duration::from_millis(cfg.zookeeper.session_timeout_ms),
-    )
-    .await?;
+    let zk = match authority {
+        Authority::Leader { zk, .. } => zk.clone(),
+        Authority::Standalone => {
+            otter_coord::connect(
+                &cfg.zookeeper.connect,
+                &cfg.zookeeper.root,
+                Duration::from_millis(cfg.zookeeper.session_timeout_ms),
+            )
+            .await?
+        }
+    };
     let mut store = PositionStore::new(zk, &cfg.pipeline);
     let start = start_point(cfg, source, &mut store).await?;
+    if start.fresh {
+        // Store the start at once: a successor (a standby, a restart) must resume
+        // here, not at its own `now`, or what was written in between would be lost.
+        authority.check(|| start.pos.to_string())?;
+        store
+            .save(&CapturePosition {
+                file: if start.by_gtid {
+                    String::new()
+                } else {
+                    start.pos.file.clone()
+                },
+                offset: start.pos.offset,
+                gtids: start.gtids.to_string(),
+                source_server_id: info.server_id,
+                updated_ms: now_ms(),
+                source_ts: 0,
+                schema_versions: Vec::new(),
+            })
+            .await?;
+    }
     let catalog = source.catalog(None).await?;
     let mut decoder = Decoder::new(
         start.pos.file.clone(),
@@ -202,6 +300,9 @@ async fn session(
         )
         .await?;
     let mut publisher = Publisher::new(&cfg.kafka, cfg.capture.max_in_flight)?;
+    if let Authority::Leader { epoch, .. } = authority {
+        publisher.set_epoch(*epoch);
+    }
     if start.by_gtid {
         info!(pipeline = %cfg.pipeline, source = %info.version, gtid = %start.gtids, "capture streaming");
     } else {
@@ -222,6 +323,7 @@ async fn session(
                 biased;
                 _ = shutdown.changed() => { tracing::debug!(pipeline, "shutdown requested"); return Ok(()) }
                 _ = tick.tick() => {
+                    authority.check(|| decoder.file().to_owned())?;
                     publisher.poll_acked()?;
                     save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await?;
                     counted.report(&decoder, &publisher, metrics, pipeline);
@@ -246,6 +348,7 @@ async fn session(
                             Item::Commit(cp) => reached |= stop_at.is_some_and(|s| cp.next.partial_cmp(s).is_some_and(|o| o.is_ge())),
                             Item::Change(_) => {}
                         }
+                        authority.check(|| format!("{}:{}", decoder.file(), ev.offset))?;
                         publisher.publish(&item, now).await?;
                     }
                     if reached {
@@ -258,9 +361,18 @@ async fn session(
     }
     .await;
     // Whatever ended the session, keep what was acknowledged: flush (bounded by the
-    // producer's delivery timeout) and store the last acknowledged position.
+    // producer's delivery timeout) and store the last acknowledged position. A fenced
+    // leader sends nothing more and leaves the position to its successor.
+    if let Err(e @ CaptureError::Fenced { .. }) = result {
+        publisher.abandon();
+        stream.close().await;
+        return Err(e);
+    }
     let flushed = publisher.flush().await;
-    let stored = save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await;
+    let stored = match authority.check(|| decoder.file().to_owned()) {
+        Ok(()) => save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await,
+        Err(e) => Err(e),
+    };
     counted.report(&decoder, &publisher, metrics, pipeline);
     stream.close().await;
     result?;
@@ -298,6 +410,7 @@ async fn save_position(
             gtids: acked.gtids.to_string(),
             source_server_id: info.server_id,
             updated_ms: now_ms(),
+            source_ts: acked.timestamp,
             schema_versions: acked
                 .versions
                 .iter()

@@ -26,6 +26,30 @@ pub enum CoordError {
     },
     #[error("`{0}` is not a valid ZooKeeper root path")]
     BadRoot(String),
+    #[error("ZooKeeper refused access to {path}: this process has no or other digest credentials than the installation (set OTTER_ZK_DIGEST or --zk-digest-file)")]
+    Denied { path: String },
+    #[error("{what} {name} does not exist")]
+    Missing { what: &'static str, name: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl CoordError {
+    /// The error of a failed operation on `path`; access refusals get their own
+    /// variant so the message says what to do.
+    pub fn zk(path: &str, source: zookeeper_client::Error) -> CoordError {
+        match source {
+            zookeeper_client::Error::NoAuth | zookeeper_client::Error::AuthFailed => {
+                CoordError::Denied {
+                    path: path.to_owned(),
+                }
+            }
+            source => CoordError::Zk {
+                path: path.to_owned(),
+                source,
+            },
+        }
+    }
 }
 
 impl CoordError {
@@ -39,9 +63,12 @@ impl CoordError {
                 _ => ErrorClass::Transient,
             },
             // Someone else owns the node now: going on would publish twice.
-            CoordError::Conflict { .. } | CoordError::BadData { .. } | CoordError::BadRoot(_) => {
-                ErrorClass::Permanent
-            }
+            CoordError::Conflict { .. }
+            | CoordError::BadData { .. }
+            | CoordError::BadRoot(_)
+            | CoordError::Denied { .. }
+            | CoordError::Missing { .. }
+            | CoordError::Refused(_) => ErrorClass::Permanent,
         }
     }
 
@@ -52,6 +79,9 @@ impl CoordError {
             CoordError::Conflict { .. } => "zk_conflict",
             CoordError::BadData { .. } => "zk_bad_data",
             CoordError::BadRoot(_) => "zk_bad_root",
+            CoordError::Denied { .. } => "zk_denied",
+            CoordError::Missing { .. } => "zk_missing",
+            CoordError::Refused(_) => "zk_refused",
         }
     }
 }

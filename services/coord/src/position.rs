@@ -9,10 +9,9 @@
 //! - Writes are compare-and-set on the version read or written last; a writer that
 //!   was overtaken gets [`CoordError::Conflict`] and must stop.
 
-use serde::{Deserialize, Serialize};
-use zookeeper_client::{Acls, Client, CreateMode};
-
+use crate::zk::Zk;
 use crate::CoordError;
+use serde::{Deserialize, Serialize};
 
 /// A restart point for a capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +28,11 @@ pub struct CapturePosition {
     pub source_server_id: u32,
     /// Wall-clock time of the write, milliseconds since the epoch (informational).
     pub updated_ms: i64,
+    /// When the source committed the last transaction before this position, by the
+    /// source's clock, seconds since the epoch (0 = unknown). `otterctl status` compares
+    /// it with the source's current time to show how far capture is behind.
+    #[serde(default)]
+    pub source_ts: u32,
     /// Schema versions of tables whose shape changed while captured (others are 1),
     /// so records re-published after a restart carry the same versions.
     #[serde(default)]
@@ -44,7 +48,7 @@ pub struct TableVersion {
 }
 
 pub struct PositionStore {
-    client: Client,
+    zk: Zk,
     path: String,
     /// Version of the node as this process last saw it; `None` before the first read.
     version: Option<i32>,
@@ -55,9 +59,9 @@ impl PositionStore {
         format!("/pipelines/{pipeline}/capture/position")
     }
 
-    pub fn new(client: Client, pipeline: &str) -> Self {
+    pub fn new(zk: Zk, pipeline: &str) -> Self {
         PositionStore {
-            client,
+            zk,
             path: Self::path_for(pipeline),
             version: None,
         }
@@ -76,7 +80,7 @@ impl PositionStore {
 
     /// Reads the stored position (and remembers its version for the next write).
     pub async fn load(&mut self) -> Result<Option<CapturePosition>, CoordError> {
-        match self.client.get_data(&self.path).await {
+        match self.zk.client.get_data(&self.path).await {
             Ok((data, stat)) => {
                 self.version = Some(stat.version);
                 if data.is_empty() {
@@ -107,7 +111,7 @@ impl PositionStore {
             source,
         })?;
         match self.version {
-            Some(v) => match self.client.set_data(&self.path, &data, Some(v)).await {
+            Some(v) => match self.zk.client.set_data(&self.path, &data, Some(v)).await {
                 Ok(stat) => self.version = Some(stat.version),
                 Err(zookeeper_client::Error::BadVersion) => {
                     return Err(CoordError::Conflict {
@@ -118,11 +122,15 @@ impl PositionStore {
                 Err(e) => return Err(self.zk()(e)),
             },
             None => {
-                let opts = CreateMode::Persistent.with_acls(Acls::anyone_all());
+                let opts = self.zk.persistent();
                 if let Some((parent, _)) = self.path.rsplit_once('/') {
-                    self.client.mkdir(parent, &opts).await.map_err(self.zk())?;
+                    self.zk
+                        .client
+                        .mkdir(parent, &opts)
+                        .await
+                        .map_err(self.zk())?;
                 }
-                match self.client.create(&self.path, &data, &opts).await {
+                match self.zk.client.create(&self.path, &data, &opts).await {
                     Ok((stat, _)) => self.version = Some(stat.version),
                     Err(zookeeper_client::Error::NodeExists) => {
                         return Err(CoordError::Conflict {

@@ -15,6 +15,7 @@ fn pos(offset: u64) -> CapturePosition {
         gtids: "0-1-7".into(),
         source_server_id: 1,
         updated_ms: 0,
+        source_ts: 0,
         schema_versions: vec![],
     }
 }
@@ -74,10 +75,12 @@ async fn garbage_in_the_position_node_is_reported_not_guessed() {
     let opts =
         zookeeper_client::CreateMode::Persistent.with_acls(zookeeper_client::Acls::anyone_all());
     client
+        .client
         .mkdir(path.rsplit_once('/').expect("has a parent").0, &opts)
         .await
         .expect("parent");
     client
+        .client
         .create(&path, b"{not json", &opts)
         .await
         .expect("node");

@@ -51,6 +51,39 @@ pub fn problems(problems: Vec<String>) -> Result<(), ConfigError> {
     }
 }
 
+/// Deserializes one section of a pipeline definition, or records why it cannot be
+/// (unknown key, wrong type) under the section's name.
+pub fn section<T: DeserializeOwned>(
+    name: &str,
+    value: serde_json::Value,
+    problems: &mut Vec<String>,
+) -> Option<T> {
+    serde_json::from_value(value)
+        .map_err(|e| problems.push(format!("{name}: {e}")))
+        .ok()
+}
+
+/// Splits the `kafka` sub-table off a service's section of a definition and merges it
+/// over the shared `kafka` section.
+pub fn split_kafka(
+    service: &str,
+    shared: &serde_json::Map<String, serde_json::Value>,
+    own: &serde_json::Map<String, serde_json::Value>,
+    problems: &mut Vec<String>,
+) -> (
+    serde_json::Map<String, serde_json::Value>,
+    serde_json::Map<String, serde_json::Value>,
+) {
+    let mut own = own.clone();
+    let mut kafka = shared.clone();
+    match own.remove("kafka") {
+        Some(serde_json::Value::Object(extra)) => kafka.extend(extra),
+        Some(_) => problems.push(format!("{service}.kafka: must be a table")),
+        None => {}
+    }
+    (kafka, own)
+}
+
 /// Non-empty and only `[A-Za-z0-9_]` plus the bytes in `extra`.
 pub fn is_name(s: &str, extra: &[u8]) -> bool {
     !s.is_empty()

@@ -164,6 +164,8 @@ pub struct Checkpoint {
     /// Executed GTID set including the transaction.
     pub gtids: GtidSet,
     pub versions: SchemaVersions,
+    /// When the source committed the transaction (its clock, seconds since the epoch).
+    pub timestamp: u32,
 }
 
 /// Events seen that carry no row data, by reason; exposed as metrics by capture.
@@ -226,6 +228,8 @@ pub struct Decoder {
     versions: SchemaVersions,
     txn: Option<Txn>,
     gtids: GtidSet,
+    /// Header timestamp of the event being handled (source clock, seconds).
+    event_ts: u32,
     pub counters: Counters,
 }
 
@@ -240,6 +244,7 @@ impl Decoder {
             payload_rows: None,
             payload_events: Default::default(),
             versions: SchemaVersions::default(),
+            event_ts: 0,
             txn: None,
             gtids: GtidSet::Empty,
             counters: Counters::default(),
@@ -322,6 +327,9 @@ impl Decoder {
     ) -> Result<(), DecodeError> {
         let h = frame.header;
         let body = frame.body;
+        if h.timestamp != 0 {
+            self.event_ts = h.timestamp;
+        }
         let mal = Self::malformed(&at, h.type_code);
         match h.type_code {
             ty::FORMAT_DESCRIPTION => {
@@ -763,6 +771,7 @@ impl Decoder {
             next: SourcePos::new(self.file.clone(), end),
             gtids: self.gtids.clone(),
             versions: self.versions.clone(),
+            timestamp: self.event_ts,
         }));
     }
 

@@ -1,0 +1,157 @@
+//! An apply process that takes its pipeline from ZooKeeper (`otter-apply serve`).
+//!
+//! Every instance registers under `/nodes` (with the partitions it holds) and joins the
+//! pipeline's consumer group; the group shares the partitions out. The process follows
+//! the definition and desired state: pausing or stopping ends the run after the batch in
+//! hand is committed (the group is left cleanly); resuming or a definition change that
+//! alters apply's configuration (mapping, batch sizes, error policy) starts a new run
+//! from the positions stored in the target, i.e. at a clean batch boundary.
+//!
+//! Invariant: apply's correctness never depends on ZooKeeper (positions live in the
+//! target), so while ZooKeeper is unreachable a running apply keeps applying with the
+//! last definition it read, and says so.
+
+use std::time::Duration;
+
+use otter_coord::control::{Control, View};
+use otter_coord::topology::Instance;
+use otter_coord::ZkSettings;
+use otter_core::ErrorClass;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::error::{chain, ServiceError};
+use crate::metrics::Metrics;
+use crate::run::{run_with, Hooks};
+
+/// Serves `pipeline` until `shutdown` turns true or ZooKeeper refuses this process.
+pub async fn serve(
+    settings: ZkSettings,
+    pipeline: &str,
+    instance: &str,
+    metrics: Metrics,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), ServiceError> {
+    let control = Control::start(settings, Instance::new(instance, "apply", pipeline))
+        .await
+        .map_err(|e| ServiceError::Control(chain(&e)))?;
+    info!(pipeline, instance, "apply registered");
+    let hooks = Hooks {
+        errors: control.errors(),
+        held: Default::default(),
+    };
+    let reporter = tokio::spawn(report(
+        metrics.clone(),
+        pipeline.to_owned(),
+        hooks.clone(),
+        control.reporter(),
+    ));
+    let mut view = control.view();
+    let mut delay = Duration::from_millis(500);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        let v = view.borrow_and_update().clone();
+        let Some(spec) = v.running() else {
+            let state = match (&v.spec, v.desired) {
+                (None, _) => "waiting: pipeline not defined",
+                (_, Some(d)) => d.as_str(),
+                (_, None) => "waiting: no state",
+            };
+            control.report(|i| i.status = state.into());
+            info!(pipeline, state, "pipeline not running: apply idle");
+            tokio::select! {
+                _ = view.changed() => continue,
+                _ = shutdown.changed() => continue,
+            }
+        };
+        let cfg = match Config::from_spec(spec) {
+            Ok(c) => c,
+            Err(e) => {
+                error!(pipeline, error = %chain(&e), "the pipeline's definition is not usable on this machine; fix it with `otterctl pipeline edit` (or this machine's credentials)");
+                control.report(|i| i.status = "waiting: invalid definition".into());
+                hooks
+                    .errors
+                    .report("config", ErrorClass::Permanent, chain(&e));
+                tokio::select! {
+                    _ = view.changed() => continue,
+                    _ = shutdown.changed() => continue,
+                }
+            }
+        };
+        control.report(|i| i.status = "applying".into());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let trigger = {
+            let mut view = view.clone();
+            let mut shutdown = shutdown.clone();
+            let cfg = same(&cfg);
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = view.wait_for(|v| differs(v, &cfg)) => info!("pipeline definition or state changed: finishing the batch in hand"),
+                    _ = shutdown.wait_for(|s| *s) => {}
+                }
+                let _ = stop_tx.send(true);
+            })
+        };
+        let result = run_with(cfg, metrics.clone(), stop_rx, hooks.clone()).await;
+        trigger.abort();
+        match result {
+            Ok(()) => delay = Duration::from_millis(500),
+            Err(e) => {
+                hooks.errors.report(e.code(), e.class(), chain(&e));
+                warn!(pipeline, error = %chain(&e), retry_ms = delay.as_millis() as u64, "apply run ended with an error; starting again after a delay or a definition change");
+                control.report(|i| i.status = format!("waiting: error {}", e.code()));
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = view.changed() => {}
+                    _ = shutdown.changed() => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+    reporter.abort();
+    control.close().await;
+    Ok(())
+}
+
+fn same(cfg: &Config) -> serde_json::Value {
+    serde_json::to_value(cfg).unwrap_or_default()
+}
+
+fn differs(v: &View, cfg: &serde_json::Value) -> bool {
+    match v.running() {
+        None => true,
+        Some(spec) => Config::from_spec(spec).map_or(true, |c| same(&c) != *cfg),
+    }
+}
+
+/// Every report interval: held partitions, changes applied in total and per second.
+async fn report(
+    metrics: Metrics,
+    pipeline: String,
+    hooks: Hooks,
+    to: otter_coord::control::Reporter,
+) {
+    let mut last = (std::time::Instant::now(), 0u64);
+    loop {
+        tokio::time::sleep(otter_coord::control::REPORT_EVERY).await;
+        let total = metrics.events.with_label_values(&[pipeline.as_str()]).get();
+        let now = std::time::Instant::now();
+        let rate = (total - last.1.min(total)) as f64
+            / now.duration_since(last.0).as_secs_f64().max(0.001);
+        last = (now, total);
+        let held: Vec<String> = hooks
+            .held
+            .lock()
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default();
+        to.set(|i| {
+            i.partitions = held;
+            i.total = total;
+            i.rate = (rate * 10.0).round() / 10.0;
+        });
+    }
+}
