@@ -7,7 +7,7 @@ IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
           OTTER_IT_TARGET_URL=mysql://otter:otter@127.0.0.1:3308 \
           OTTER_IT_BROKERS=127.0.0.1:9092 \
           OTTER_IT_ZK=127.0.0.1:2181
-IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it
+IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it,otter-ctl/it
 TEST_THREADS ?= 2
 
 .PHONY: help up down status demo test test-unit fmt lint bench bench-apply

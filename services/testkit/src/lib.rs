@@ -192,3 +192,46 @@ pub async fn read_topic(
     })
     .await?
 }
+
+/// How many records of each capture epoch (`otter-epoch` header; `None` = without one)
+/// `topic` holds, reading every partition from the beginning until nothing new
+/// arrives for `idle`.
+pub async fn topic_epochs(
+    topic: &str,
+    idle: Duration,
+) -> anyhow::Result<std::collections::BTreeMap<Option<i64>, u64>> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Headers;
+    use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers())
+            .set("group.id", unique("epochs"))
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let md = consumer.fetch_metadata(Some(&topic), Duration::from_secs(5))?;
+        let parts = md.topics().first().map_or(0, |t| t.partitions().len());
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..parts {
+            tpl.add_partition_offset(&topic, p as i32, Offset::Beginning)?;
+        }
+        consumer.assign(&tpl)?;
+        let mut out = std::collections::BTreeMap::new();
+        let mut last = std::time::Instant::now();
+        while last.elapsed() < idle {
+            if let Some(m) = consumer.poll(Duration::from_millis(100)) {
+                let m = m?;
+                last = std::time::Instant::now();
+                let epoch = m.headers().and_then(|h| {
+                    h.iter()
+                        .find(|h| h.key == otter_core::chunk::EPOCH_HEADER)
+                        .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
+                });
+                *out.entry(epoch).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    })
+    .await?
+}
