@@ -40,7 +40,7 @@ async fn kill9_of_the_active_capture_hands_over_to_the_standby_within_10s() {
     let def = p.write("p.toml", &p.definition("[capture.kafka]\npartitions = 2\n"));
     p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
     let names = ["cap-a", "cap-b", "app-a", "app-b"];
-    let mut caps = vec![p.serve("capture", "cap-a"), p.serve("capture", "cap-b")];
+    let mut caps = [p.serve("capture", "cap-a"), p.serve("capture", "cap-b")];
     let _apps = [p.serve("apply", "app-a"), p.serve("apply", "app-b")];
     p.wait_status(
         Duration::from_secs(30),
