@@ -24,7 +24,7 @@ down: ## stop the local stack (data kept; infra/down.sh --wipe removes it)
 status: ## say what runs where and what is missing
 	infra/status.sh
 
-demo: ## bring everything up, run capture against a sample workload, show the topics
+demo: ## bring everything up, define a pipeline with otterctl, serve it (2 captures + apply), verify
 	infra/demo.sh
 
 test: ## every test: unit, fixtures, and integration tests against the real servers

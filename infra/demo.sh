@@ -1,25 +1,40 @@
 #!/usr/bin/env bash
-# The README's first command: brings the stack up, builds capture and apply, runs the
-# whole pipeline (source MariaDB -> capture -> broker -> apply -> target MariaDB) on a
-# sample workload, shows the target catching up, and ends with `verify`.
+# The README's first command: brings the stack up, builds the services and otterctl,
+# defines a pipeline in ZooKeeper with otterctl, serves it with two captures (active +
+# hot standby) and an apply, runs a sample workload, shows the target catching up and
+# the pipeline's status, and ends with `verify`.
 source "$(dirname "$0")/lib.sh"
 
 "$REPO_ROOT/infra/up.sh"
 "$REPO_ROOT/infra/install.sh" python
-log "building otter-capture and otter-apply (release)"
-(cd "$REPO_ROOT" && cargo build --release -q -p otter-capture -p otter-apply)
+log "building otter-capture, otter-apply and otterctl (release)"
+(cd "$REPO_ROOT" && cargo build --release -q -p otter-capture -p otter-apply -p otter-ctl)
 BIN=${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release
 
 DEMO=$OTTER_VAR/demo
 mkdir -p "$DEMO"
 RUN=demo_$(date +%s)
-sed -e "s/^pipeline = .*/pipeline = \"$RUN\"/" -e "s/^topic_prefix = .*/topic_prefix = \"$RUN\"/" \
-  -e 's/^include = .*/include = ["demo_shop\\\\..*"]/' \
-  "$REPO_ROOT/services/capture/config.example.toml" >"$DEMO/capture.toml"
-# Apply: same pipeline and topics, identity mapping (the example's [[map]] rule is dropped).
-sed -e "s/^pipeline = .*/pipeline = \"$RUN\"/" -e "s/^topic_prefix = .*/topic_prefix = \"$RUN\"/" \
-  -e '/^# Mapping rules/,$d' \
-  "$REPO_ROOT/services/apply/config.example.toml" >"$DEMO/apply.toml"
+# The pipeline lives in ZooKeeper; its definition names where each machine finds the
+# passwords (here: this environment variable), never the passwords themselves.
+export OTTER_DEMO_PW=otter OTTER_ZK="127.0.0.1:$ZK_PORT"
+cat >"$DEMO/pipeline.toml" <<TOML
+name = "$RUN"
+description = "make demo"
+[source]
+url = "mysql://otter@127.0.0.1:$SOURCE_PORT"
+password_env = "OTTER_DEMO_PW"
+server_id = 1001
+[target]
+url = "mysql://otter@127.0.0.1:$TARGET_PORT"
+password_env = "OTTER_DEMO_PW"
+[kafka]
+brokers = "127.0.0.1:$BROKER_PORT"
+topic_prefix = "$RUN"
+[tables]
+include = ['demo_shop\..*']
+[capture.kafka]
+partitions = 4
+TOML
 
 SRC=(mariadb --no-defaults -h127.0.0.1 -P"$SOURCE_PORT" -uotter -potter)
 TGT=(mariadb --no-defaults -h127.0.0.1 -P"$TARGET_PORT" -uotter -potter)
@@ -37,13 +52,23 @@ for side in SRC TGT; do
   "${cmd[@]}" demo_shop -e "$SCHEMA"
 done
 
-log "starting otter-capture and otter-apply (pipeline $RUN, logs in $DEMO)"
-"$BIN/otter-capture" run --config "$DEMO/capture.toml" >"$DEMO/capture.log" 2>&1 &
-CAPTURE=$!
-"$BIN/otter-apply" run --config "$DEMO/apply.toml" >"$DEMO/apply.log" 2>&1 &
-APPLY=$!
-trap 'kill $CAPTURE $APPLY 2>/dev/null || true' EXIT
-sleep 1
+log "defining pipeline $RUN: otterctl pipeline create -f $DEMO/pipeline.toml"
+"$BIN/otterctl" pipeline create -f "$DEMO/pipeline.toml"
+log "starting two captures (one active, one hot standby) and one apply (logs in $DEMO)"
+PIDS=()
+for i in 1 2; do
+  "$BIN/otter-capture" serve --pipeline "$RUN" --instance "capture-$i" >"$DEMO/capture-$i.log" 2>&1 &
+  PIDS+=($!)
+done
+"$BIN/otter-apply" serve --pipeline "$RUN" --instance apply-1 >"$DEMO/apply.log" 2>&1 &
+PIDS+=($!)
+trap 'kill ${PIDS[*]} 2>/dev/null || true' EXIT
+for _ in $(seq 1 50); do
+  "$BIN/otterctl" -o json status "$RUN" 2>/dev/null | grep -q '"capture_status": "active"' && break
+  sleep 0.2
+done
+"$BIN/otterctl" status "$RUN"
+echo
 
 log "writing a sample workload to the source"
 "${SRC[@]}" demo_shop <<'SQL'
@@ -79,14 +104,20 @@ done
 echo
 log "comparing source and target (otter-apply verify)"
 if "$BIN/otter-apply" verify --source "mysql://otter:otter@127.0.0.1:$SOURCE_PORT" \
-  --config "$DEMO/apply.toml" --tables 'demo_shop\..*'; then
+  --target "mysql://otter:otter@127.0.0.1:$TARGET_PORT" --tables 'demo_shop\..*'; then
   ok=0
 else
   ok=1
 fi
-kill -TERM $CAPTURE $APPLY
-wait $CAPTURE $APPLY 2>/dev/null || true
-trap - EXIT
 echo
-echo "Logs: $DEMO/capture.log, $DEMO/apply.log.  Peek at the Kafka records: infra/peek.py $RUN"
+"$BIN/otterctl" status "$RUN"
+echo
+"$BIN/otterctl" nodes
+kill -TERM "${PIDS[@]}"
+wait "${PIDS[@]}" 2>/dev/null || true
+trap - EXIT
+"$BIN/otterctl" pipeline stop "$RUN" >/dev/null
+"$BIN/otterctl" pipeline delete "$RUN" >/dev/null
+echo
+echo "Logs: $DEMO/capture-1.log, $DEMO/capture-2.log, $DEMO/apply.log.  Peek at the Kafka records: infra/peek.py $RUN"
 exit $ok

@@ -284,28 +284,16 @@ impl Inbox {
             self.expected = Some(offset + 1);
             self.seeks = 0;
             self.seeked_at = None;
-            let headers = msg.headers();
-            let chunk = headers.and_then(|h| {
+            let chunk = msg.headers().and_then(|h| {
                 header(
                     h.iter().map(|h| (h.key, h.value)),
                     otter_core::chunk::CHUNK_HEADER,
                 )
             });
-            // An unreadable epoch counts as none: the record is then not fenced, only
-            // deduplicated by its source order like any other.
-            let epoch = headers
-                .and_then(|h| {
-                    header(
-                        h.iter().map(|h| (h.key, h.value)),
-                        otter_core::chunk::EPOCH_HEADER,
-                    )
-                })
-                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
             return Ok(Some(Rec {
                 offset,
                 value: msg.payload().map(<[u8]>::to_vec),
                 chunk,
-                epoch,
             }));
         }
     }

@@ -45,8 +45,6 @@ pub struct Rec {
     pub value: Option<Vec<u8>>,
     /// The `otter-chunk` header, when present.
     pub chunk: Option<Vec<u8>>,
-    /// The `otter-epoch` header: the capture leader's election epoch.
-    pub epoch: Option<i64>,
 }
 
 /// A position committed to the target, reported back so the consumer can commit it to
@@ -260,7 +258,7 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
-                epoch: r.epoch,
+                epoch: None,
                 rec: Err(RecordError::Empty),
             });
             return;
@@ -268,11 +266,12 @@ impl Worker {
         *bytes += value.len();
         if r.chunk.is_none() && !self.reasm.pending(self.partition) {
             // The common case: a whole record, decoded in place (no reassembly copy).
+            let (rec, epoch) = decode(&value);
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
-                epoch: r.epoch,
-                rec: decode(&value),
+                epoch,
+                rec,
             });
             return;
         }
@@ -288,17 +287,20 @@ impl Worker {
             .reasm
             .push(self.partition, r.offset, r.chunk.as_deref(), &value)
         {
-            Ok(Some(whole)) => items.push(Item {
-                first,
-                last: r.offset,
-                epoch: r.epoch,
-                rec: decode(&whole),
-            }),
+            Ok(Some(whole)) => {
+                let (rec, epoch) = decode(&whole);
+                items.push(Item {
+                    first,
+                    last: r.offset,
+                    epoch,
+                    rec,
+                });
+            }
             Ok(None) => {}
             Err(e) => items.push(Item {
                 first: r.offset,
                 last: r.offset,
-                epoch: r.epoch,
+                epoch: None,
                 rec: Err(e.into()),
             }),
         }
@@ -637,10 +639,17 @@ fn op_label(k: StmtKind) -> &'static str {
     }
 }
 
-fn decode(value: &[u8]) -> Result<Record, RecordError> {
-    let rec = codec::decode(value)?;
-    if let Record::Change { event, .. } = &rec {
-        event.check()?;
+/// A record and the epoch of the capture leader that published it.
+fn decode(value: &[u8]) -> (Result<Record, RecordError>, Option<i64>) {
+    match codec::decode_with_epoch(value) {
+        Ok((rec, epoch)) => {
+            if let Record::Change { event, .. } = &rec {
+                if let Err(e) = event.check() {
+                    return (Err(e.into()), epoch);
+                }
+            }
+            (Ok(rec), epoch)
+        }
+        Err(e) => (Err(e.into()), None),
     }
-    Ok(rec)
 }

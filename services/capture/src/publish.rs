@@ -177,8 +177,6 @@ pub struct Publisher {
     progress_at: std::time::Instant,
     stall_timeout: Duration,
     acked: Option<Checkpoint>,
-    /// The `otter-epoch` header value, when publishing as an elected leader.
-    epoch: Option<String>,
     records: Records,
     pub stats: PublishStats,
 }
@@ -235,7 +233,6 @@ impl Publisher {
             origins: VecDeque::new(),
             max_in_flight,
             acked: None,
-            epoch: None,
             records: Records::new(&cfg.topic_prefix),
             stats: PublishStats::default(),
         })
@@ -389,21 +386,11 @@ impl Publisher {
             let mut rec = BaseRecord::with_opaque_to(&r.topic, seq as usize)
                 .key(&r.key[..])
                 .payload(value);
-            if chunk.is_some() || self.epoch.is_some() {
-                let mut headers = OwnedHeaders::new();
-                if let Some(h) = chunk {
-                    headers = headers.insert(Header {
-                        key: otter_core::chunk::CHUNK_HEADER,
-                        value: Some(h),
-                    });
-                }
-                if let Some(e) = &self.epoch {
-                    headers = headers.insert(Header {
-                        key: otter_core::chunk::EPOCH_HEADER,
-                        value: Some(e.as_str()),
-                    });
-                }
-                rec = rec.headers(headers);
+            if let Some(h) = chunk {
+                rec = rec.headers(OwnedHeaders::new().insert(Header {
+                    key: otter_core::chunk::CHUNK_HEADER,
+                    value: Some(h),
+                }));
             }
             if let Some(p) = partition {
                 rec = rec.partition(p);
@@ -519,9 +506,11 @@ impl Publisher {
         (self.next_seq - self.low) as usize
     }
 
-    /// Marks every record from now on with the leader's election epoch.
+    /// Marks every record from now on with the leader's election epoch
+    /// (`source.epoch`). Not a header: Tansu 0.6 spins at full CPU serving fetches of
+    /// records with headers, until group heartbeats time out.
     pub fn set_epoch(&mut self, epoch: i64) {
-        self.epoch = Some(epoch.to_string());
+        self.records.set_epoch(epoch);
     }
 
     /// Drops every record not yet sent to the broker (leadership lost: nothing more may

@@ -43,6 +43,8 @@ pub struct WireRecord {
 /// The records of one item, in reusable buffers.
 pub struct Records {
     prefix: String,
+    /// The publishing leader's election epoch (`source.epoch`), if elected.
+    epoch: Option<i64>,
     recs: Vec<WireRecord>,
     len: usize,
     topics: HashMap<TableId, Arc<str>>,
@@ -52,6 +54,7 @@ impl Records {
     pub fn new(prefix: &str) -> Records {
         Records {
             prefix: prefix.to_owned(),
+            epoch: None,
             recs: Vec::new(),
             len: 0,
             topics: HashMap::new(),
@@ -85,9 +88,15 @@ impl Records {
         r
     }
 
+    /// Marks the records built from now on with an elected leader's epoch.
+    pub fn set_epoch(&mut self, epoch: i64) {
+        self.epoch = Some(epoch);
+    }
+
     /// Builds the records of `item` (none for a commit marker), replacing the last.
     pub fn build(&mut self, item: &Item, now_ms: i64) -> Result<(), CodecError> {
         self.len = 0;
+        let epoch = self.epoch;
         match item {
             Item::Change(ev) => {
                 let topic = self.topic(&ev.schema.table);
@@ -102,17 +111,23 @@ impl Records {
                         before: None,
                         ..ev.clone()
                     };
-                    change_record(self.next(topic.clone(), Route::ByKey), &del, 0, now_ms)?;
-                    change_record(self.next(topic, Route::ByKey), &ins, 1, now_ms)?;
+                    change_record(
+                        self.next(topic.clone(), Route::ByKey),
+                        &del,
+                        0,
+                        now_ms,
+                        epoch,
+                    )?;
+                    change_record(self.next(topic, Route::ByKey), &ins, 1, now_ms, epoch)?;
                 } else {
-                    change_record(self.next(topic, Route::ByKey), ev, 0, now_ms)?;
+                    change_record(self.next(topic, Route::ByKey), ev, 0, now_ms, epoch)?;
                 }
             }
             Item::Schema(sc) => {
                 let topic = self.topic(&sc.table);
                 let r = self.next(topic, Route::AllPartitions);
                 r.key.extend_from_slice(b"{}");
-                codec::encode_schema_change(&mut r.value, sc, now_ms);
+                codec::encode_schema_change_as(&mut r.value, sc, now_ms, epoch);
             }
             Item::Commit(_) => {}
         }
@@ -125,9 +140,10 @@ fn change_record(
     ev: &ChangeEvent,
     part: u8,
     now_ms: i64,
+    epoch: Option<i64>,
 ) -> Result<(), CodecError> {
     codec::encode_key(&mut r.key, &ev.schema, ev.identifying_image())?;
-    codec::encode_change(&mut r.value, ev, part, now_ms)
+    codec::encode_change_as(&mut r.value, ev, part, now_ms, epoch)
 }
 
 #[cfg(test)]

@@ -55,7 +55,7 @@ pub enum Authority {
     Leader {
         zk: Zk,
         lease: Lease,
-        /// The election epoch, carried by every record (`otter-epoch`).
+        /// The election epoch, carried by every record (`source.epoch`).
         epoch: i64,
         errors: otter_coord::control::ErrorSink,
     },

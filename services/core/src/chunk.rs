@@ -21,11 +21,6 @@
 use std::collections::HashMap;
 
 /// Header carrying `"<index>/<count>"` on chunk records.
-/// Header naming the capture leader's election epoch that published a record (absent
-/// from a capture run without a control plane). Apply drops a record whose epoch is
-/// lower than one it already saw on the partition: a deposed leader's late record.
-pub const EPOCH_HEADER: &str = "otter-epoch";
-
 pub const CHUNK_HEADER: &str = "otter-chunk";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -259,7 +259,7 @@ pub fn encode_key(
     Ok(())
 }
 
-fn write_source(out: &mut Vec<u8>, s: &SourceInfo, table: &TableId, part: u8) {
+fn write_source(out: &mut Vec<u8>, s: &SourceInfo, table: &TableId, part: u8, epoch: Option<i64>) {
     out.extend_from_slice(b"{\"connector\":\"otter\",\"server_id\":");
     write_num(out, s.server_id);
     out.extend_from_slice(b",\"file\":");
@@ -278,6 +278,9 @@ fn write_source(out: &mut Vec<u8>, s: &SourceInfo, table: &TableId, part: u8) {
     write_json_str(out, &table.db);
     out.extend_from_slice(b",\"table\":");
     write_json_str(out, &table.table);
+    if let Some(e) = epoch {
+        write_num(out, format_args!(",\"epoch\":{e}"));
+    }
     let o = s.order(part);
     write_num(
         out,
@@ -305,6 +308,17 @@ pub fn encode_change(
     part: u8,
     now_ms: i64,
 ) -> Result<(), CodecError> {
+    encode_change_as(out, event, part, now_ms, None)
+}
+
+/// [`encode_change`] by an elected capture: `epoch` goes into `source.epoch`.
+pub fn encode_change_as(
+    out: &mut Vec<u8>,
+    event: &ChangeEvent,
+    part: u8,
+    now_ms: i64,
+    epoch: Option<i64>,
+) -> Result<(), CodecError> {
     let schema = &*event.schema;
     write_num(
         out,
@@ -317,7 +331,7 @@ pub fn encode_change(
     out.extend_from_slice(b",\"after\":");
     write_row(out, schema, event.after.as_deref())?;
     out.extend_from_slice(b",\"source\":");
-    write_source(out, &event.source, &schema.table, part);
+    write_source(out, &event.source, &schema.table, part, epoch);
     write_num(out, format_args!(",\"ts_ms\":{now_ms},\"transaction\":"));
     write_txn(out, &event.txn);
     out.extend_from_slice(b",\"types\":{");
@@ -358,6 +372,16 @@ pub fn encode_change(
 
 /// Appends the envelope of a schema change.
 pub fn encode_schema_change(out: &mut Vec<u8>, sc: &SchemaChange, now_ms: i64) {
+    encode_schema_change_as(out, sc, now_ms, None);
+}
+
+/// [`encode_schema_change`] by an elected capture (`source.epoch`).
+pub fn encode_schema_change_as(
+    out: &mut Vec<u8>,
+    sc: &SchemaChange,
+    now_ms: i64,
+    epoch: Option<i64>,
+) {
     write_num(
         out,
         format_args!("{{\"v\":{ENVELOPE_VERSION},\"op\":\"ddl\",\"ddl\":"),
@@ -366,7 +390,7 @@ pub fn encode_schema_change(out: &mut Vec<u8>, sc: &SchemaChange, now_ms: i64) {
     out.extend_from_slice(b",\"default_db\":");
     write_json_str(out, &sc.default_db);
     out.extend_from_slice(b",\"source\":");
-    write_source(out, &sc.source, &sc.table, 0);
+    write_source(out, &sc.source, &sc.table, 0, epoch);
     write_num(out, format_args!(",\"ts_ms\":{now_ms},\"transaction\":"));
     write_txn(out, &sc.txn);
     write_num(
@@ -399,6 +423,12 @@ fn get_obj<'a>(m: &'a Map<String, Json>, name: &str) -> Result<&'a Map<String, J
 
 /// Decodes one record value (the key is derived data and is not needed).
 pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
+    decode_with_epoch(value).map(|(r, _)| r)
+}
+
+/// [`decode`], also returning `source.epoch`: the election epoch of the capture that
+/// published the record (absent from a standalone capture's records).
+pub fn decode_with_epoch(value: &[u8]) -> Result<(Record, Option<i64>), CodecError> {
     let json: Json = serde_json::from_slice(value).map_err(CodecError::NotJson)?;
     let m = json.as_object().ok_or_else(|| field("(envelope)"))?;
     let v = get_u64(m, "v")?;
@@ -416,6 +446,10 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
         .and_then(Json::as_u64)
         .and_then(|p| u8::try_from(p).ok())
         .ok_or_else(|| field("source.order"))?;
+    let epoch = match src.get("epoch") {
+        None => None,
+        Some(e) => Some(e.as_i64().ok_or_else(|| field("source.epoch"))?),
+    };
     let source = SourceInfo {
         server_id: get_u32(src, "server_id")?,
         at: SourcePos::new(get_str(src, "file")?, get_u64(src, "pos")?),
@@ -439,14 +473,17 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
     };
     let schema_version = get_u32(m, "schema_version")?;
     if op == "ddl" {
-        return Ok(Record::Schema(SchemaChange {
-            table,
-            default_db: get_str(m, "default_db")?.to_owned(),
-            ddl: get_str(m, "ddl")?.to_owned(),
-            schema_version,
-            source,
-            txn,
-        }));
+        return Ok((
+            Record::Schema(SchemaChange {
+                table,
+                default_db: get_str(m, "default_db")?.to_owned(),
+                ddl: get_str(m, "ddl")?.to_owned(),
+                schema_version,
+                source,
+                txn,
+            }),
+            epoch,
+        ));
     }
     let op = Op::from_code(op).ok_or_else(|| field("op"))?;
     let schema = Arc::new(decode_schema(m, table, schema_version)?);
@@ -464,7 +501,7 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
         column: "(event)".into(),
         problem: e.to_string(),
     })?;
-    Ok(Record::Change { event, part })
+    Ok((Record::Change { event, part }, epoch))
 }
 
 fn decode_schema(

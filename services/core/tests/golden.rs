@@ -408,6 +408,14 @@ fn the_schema_rejects_what_readers_must_not_accept() {
     )
     .expect("json");
     assert!(v.is_valid(&golden));
+    let mut elected = golden.clone();
+    elected["source"]["epoch"] = 12.into();
+    assert!(
+        v.is_valid(&elected),
+        "an elected capture's epoch is allowed"
+    );
+    elected["source"]["epoch"] = "12".into();
+    assert!(!v.is_valid(&elected), "the epoch is a number");
     let mut bad = golden.clone();
     bad["op"] = "x".into();
     assert!(!v.is_valid(&bad), "unknown op");

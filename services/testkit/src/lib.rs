@@ -193,15 +193,14 @@ pub async fn read_topic(
     .await?
 }
 
-/// How many records of each capture epoch (`otter-epoch` header; `None` = without one)
-/// `topic` holds, reading every partition from the beginning until nothing new
-/// arrives for `idle`.
+/// How many records of each capture epoch (`source.epoch` of the envelope; `None` =
+/// without one, or a chunk) `topic` holds, reading every partition from the beginning
+/// until nothing new arrives for `idle`.
 pub async fn topic_epochs(
     topic: &str,
     idle: Duration,
 ) -> anyhow::Result<std::collections::BTreeMap<Option<i64>, u64>> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    use rdkafka::message::Headers;
     use rdkafka::{ClientConfig, Message, Offset, TopicPartitionList};
     let topic = topic.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -223,11 +222,9 @@ pub async fn topic_epochs(
             if let Some(m) = consumer.poll(Duration::from_millis(100)) {
                 let m = m?;
                 last = std::time::Instant::now();
-                let epoch = m.headers().and_then(|h| {
-                    h.iter()
-                        .find(|h| h.key == otter_core::chunk::EPOCH_HEADER)
-                        .and_then(|h| std::str::from_utf8(h.value?).ok()?.parse().ok())
-                });
+                let epoch = otter_core::codec::decode_with_epoch(m.payload().unwrap_or_default())
+                    .ok()
+                    .and_then(|(_, e)| e);
                 *out.entry(epoch).or_insert(0) += 1;
             }
         }

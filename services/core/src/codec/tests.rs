@@ -293,3 +293,21 @@ fn non_finite_floats_are_an_error_not_a_null() {
     let mut out = Vec::new();
     assert!(write_value(&mut out, &Value::Double(f64::NAN), "d").is_err());
 }
+
+#[test]
+fn an_elected_captures_epoch_travels_in_the_source_block() {
+    let mut plain = Vec::new();
+    encode_change(&mut plain, &sample(), 0, 1).expect("encodes");
+    let (rec, epoch) = decode_with_epoch(&plain).expect("decodes");
+    assert_eq!(epoch, None);
+    let mut stamped = Vec::new();
+    encode_change_as(&mut stamped, &sample(), 0, 1, Some(7)).expect("encodes");
+    let (rec2, epoch) = decode_with_epoch(&stamped).expect("decodes");
+    assert_eq!(epoch, Some(7));
+    assert_eq!(rec, rec2, "the epoch changes nothing else");
+    let bad = String::from_utf8(stamped)
+        .expect("utf8")
+        .replace("\"epoch\":7", "\"epoch\":\"7\"");
+    let err = decode(bad.as_bytes()).expect_err("epoch must be a number");
+    assert!(err.to_string().contains("source.epoch"), "{err}");
+}
