@@ -79,12 +79,24 @@ pub async fn serve(
                 _ = shutdown.changed() => continue,
             }
         }
+        if !view.borrow().connected {
+            control.report(|i| i.status = "waiting: ZooKeeper unreachable".into());
+            warn!(
+                pipeline,
+                "not capturing: waiting for ZooKeeper to contend for leadership"
+            );
+            tokio::select! {
+                _ = view.wait_for(|v| v.connected) => continue,
+                _ = session.changed() => continue,
+                _ = shutdown.changed() => continue,
+            }
+        }
         control.report(|i| i.status = "standby".into());
         let leadership = tokio::select! {
             l = Leadership::acquire(&zk, pipeline, instance) => l,
             _ = session.changed() => continue,
             _ = shutdown.changed() => continue,
-            _ = view.wait_for(|v| v.spec.is_none()) => continue,
+            _ = view.wait_for(|v| v.spec.is_none() || !v.connected) => continue,
         };
         let leadership = match leadership {
             Ok(l) => l,

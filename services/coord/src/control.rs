@@ -382,7 +382,7 @@ async fn watch_session(
                     }
                     SessionState::Disconnected => {
                         view_tx.send_modify(|v| v.connected = false);
-                        warn!(pipeline, "ZooKeeper unreachable; going on with the last known pipeline definition");
+                        warn!(pipeline, "ZooKeeper unreachable: reconnecting; the last known pipeline definition and state stay in force");
                     }
                     _ => break,
                 },

@@ -322,3 +322,15 @@ pub async fn schema(db: &str) {
     ])
     .await;
 }
+
+/// Runs `infra/<script>.sh <part>` (`down`/`up` of `zookeeper`, `broker`, ...).
+pub fn infra(script: &str, part: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let ok = Command::new("bash")
+        .arg(root.join(format!("infra/{script}.sh")))
+        .arg(part)
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "infra/{script}.sh {part} failed");
+}
