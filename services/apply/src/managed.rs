@@ -135,14 +135,11 @@ async fn report(
     hooks: Hooks,
     to: otter_coord::control::Reporter,
 ) {
-    let mut last = (std::time::Instant::now(), 0u64);
+    let mut meter = otter_coord::control::RateMeter::default();
     loop {
         tokio::time::sleep(otter_coord::control::REPORT_EVERY).await;
         let total = metrics.events.with_label_values(&[pipeline.as_str()]).get();
-        let now = std::time::Instant::now();
-        let rate = (total - last.1.min(total)) as f64
-            / now.duration_since(last.0).as_secs_f64().max(0.001);
-        last = (now, total);
+        let rate = meter.read(total);
         let held: Vec<String> = hooks
             .held
             .lock()
@@ -151,7 +148,7 @@ async fn report(
         to.set(|i| {
             i.partitions = held;
             i.total = total;
-            i.rate = (rate * 10.0).round() / 10.0;
+            i.rate = rate;
         });
     }
 }

@@ -247,7 +247,7 @@ async fn report_throughput(
     pipeline: String,
     report: otter_coord::control::Reporter,
 ) {
-    let mut last = (std::time::Instant::now(), 0u64);
+    let mut meter = otter_coord::control::RateMeter::default();
     loop {
         tokio::time::sleep(otter_coord::control::REPORT_EVERY).await;
         let total: u64 = ["insert", "update", "delete"]
@@ -259,13 +259,10 @@ async fn report_throughput(
                     .get()
             })
             .sum();
-        let now = std::time::Instant::now();
-        let rate = (total - last.1.min(total)) as f64
-            / now.duration_since(last.0).as_secs_f64().max(0.001);
-        last = (now, total);
+        let rate = meter.read(total);
         report.set(|i| {
             i.total = total;
-            i.rate = (rate * 10.0).round() / 10.0;
+            i.rate = rate;
         });
     }
 }

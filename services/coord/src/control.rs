@@ -149,6 +149,30 @@ impl Control {
     }
 }
 
+/// Changes per second between successive readings of a running total.
+pub struct RateMeter {
+    last: (std::time::Instant, u64),
+}
+
+impl Default for RateMeter {
+    fn default() -> Self {
+        RateMeter {
+            last: (std::time::Instant::now(), 0),
+        }
+    }
+}
+
+impl RateMeter {
+    /// The rate since the previous reading, rounded to 0.1.
+    pub fn read(&mut self, total: u64) -> f64 {
+        let now = std::time::Instant::now();
+        let secs = now.duration_since(self.last.0).as_secs_f64().max(0.001);
+        let rate = total.saturating_sub(self.last.1) as f64 / secs;
+        self.last = (now, total);
+        (rate * 10.0).round() / 10.0
+    }
+}
+
 /// Updates a service's registration (see [`Control::report`]).
 #[derive(Clone)]
 pub struct Reporter(Arc<Mutex<Instance>>);

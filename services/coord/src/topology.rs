@@ -336,6 +336,14 @@ impl Topology {
         }
     }
 
+    /// Creates `path` (and its parents) unless it exists.
+    async fn ensure(&self, path: &str) -> Result<(), CoordError> {
+        match self.client().mkdir(path, &self.zk.persistent()).await {
+            Ok(()) | Err(ZkError::NodeExists) => Ok(()),
+            Err(e) => Err(CoordError::zk(path, e)),
+        }
+    }
+
     /// Creates a pipeline with its state node and sub-folders in one transaction.
     pub async fn create_pipeline(
         &self,
@@ -343,18 +351,8 @@ impl Topology {
         desired: Desired,
         by: &str,
     ) -> Result<(), CoordError> {
+        self.ensure(PIPELINES).await?;
         let opts = self.zk.persistent();
-        self.client()
-            .mkdir(PIPELINES, &opts)
-            .await
-            .or_else(|e| {
-                if e == ZkError::NodeExists {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(|e| CoordError::zk(PIPELINES, e))?;
         let name = &spec.name;
         let base = pipeline_path(name);
         let state = StateNode {
@@ -617,18 +615,7 @@ impl Topology {
 
     /// Registers (or re-registers) `instance` as an ephemeral node of this session.
     pub async fn register(&self, instance: &Instance) -> Result<(), CoordError> {
-        let opts = self.zk.persistent();
-        self.client()
-            .mkdir(NODES, &opts)
-            .await
-            .or_else(|e| {
-                if e == ZkError::NodeExists {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(|e| CoordError::zk(NODES, e))?;
+        self.ensure(NODES).await?;
         let path = node_path(&instance.instance);
         match self
             .client()

@@ -96,7 +96,7 @@ pub async fn set(
         }
         (_, _, Some(t)) => {
             let ts = parse_time(&t)?;
-            let source = source_of(&spec)?;
+            let source = source_of(&spec, Duration::from_secs(5)).map_err(Failure::refused)?;
             let (p, at) = find_at(&source, ts).await.map_err(Failure::refused)?;
             (p.file, p.offset, String::new(), at)
         }
@@ -145,18 +145,19 @@ fn parse_time(t: &str) -> Result<u32, Failure> {
         .ok_or_else(|| Failure::refused(format!("--timestamp: `{t}` is out of range")))
 }
 
-fn source_of(spec: &otter_coord::topology::PipelineSpec) -> Result<Source, Failure> {
+/// The pipeline's source, with the password as this machine resolves it.
+pub fn source_of(
+    spec: &otter_coord::topology::PipelineSpec,
+    timeout: Duration,
+) -> Result<Source, String> {
     let url = spec
         .source
         .get("url")
         .and_then(|u| u.as_str())
-        .ok_or_else(|| Failure::refused("source.url missing"))?;
-    let password = spec.password("source").map_err(Failure::refused)?;
-    Source::new(
-        &otter_core::url::with_password(url, &password),
-        Duration::from_secs(5),
-    )
-    .map_err(|e| Failure::refused(otter_core::error::chain(&e)))
+        .ok_or("source.url missing")?;
+    let password = spec.password("source")?;
+    Source::new(&otter_core::url::with_password(url, &password), timeout)
+        .map_err(|e| otter_core::error::chain(&e))
 }
 
 /// A replica id for otterctl's own binlog reads, away from any capture's.

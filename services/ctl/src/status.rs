@@ -94,15 +94,7 @@ pub async fn gather(ctx: &Ctx, name: &str) -> Result<PipelineStatus, Failure> {
 
 /// The source's binlog head (`file:offset`) and current time (its clock, seconds).
 async fn source_head(spec: &PipelineSpec) -> Result<(String, i64), String> {
-    let url = spec
-        .source
-        .get("url")
-        .and_then(|u| u.as_str())
-        .ok_or("source.url missing")?;
-    let password = spec.password("source")?;
-    let url = otter_core::url::with_password(url, &password);
-    let source = otter_capture::source::Source::new(&url, Duration::from_secs(3))
-        .map_err(|e| otter_core::error::chain(&e))?;
+    let source = crate::position::source_of(spec, Duration::from_secs(3))?;
     let (head, _) = source
         .head()
         .await

@@ -20,6 +20,21 @@ fn capture_running(s: &Value) -> bool {
     s["capture_status"] == "active"
 }
 
+async fn wait_leader_and_standby(p: &Ctl, names: &[&str]) {
+    p.wait_status(
+        Duration::from_secs(30),
+        "an active capture with a standby",
+        names,
+        |s| {
+            capture_running(s)
+                && s["capture_standbys"]
+                    .as_array()
+                    .is_some_and(|a| a.len() == 1)
+        },
+    )
+    .await;
+}
+
 /// Partitions held by all apply instances, `topic[p]`.
 fn held(s: &Value) -> Vec<String> {
     let mut v: Vec<String> = s["apply"]
@@ -42,18 +57,7 @@ async fn kill9_of_the_active_capture_hands_over_to_the_standby_within_10s() {
     let names = ["cap-a", "cap-b", "app-a", "app-b"];
     let mut caps = [p.serve("capture", "cap-a"), p.serve("capture", "cap-b")];
     let _apps = [p.serve("apply", "app-a"), p.serve("apply", "app-b")];
-    p.wait_status(
-        Duration::from_secs(30),
-        "an active capture with a standby",
-        &names,
-        |s| {
-            capture_running(s)
-                && s["capture_standbys"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == 1)
-        },
-    )
-    .await;
+    wait_leader_and_standby(&p, &names).await;
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let load = workload(p.db.clone(), stop_rx, true);
@@ -249,33 +253,8 @@ async fn a_leader_paused_past_its_session_publishes_nothing_after_it_resumes() {
     let names = ["fa", "fb", "fapp"];
     let caps = [p.serve("capture", "fa"), p.serve("capture", "fb")];
     let _app = p.serve("apply", "fapp");
-    p.wait_status(
-        Duration::from_secs(30),
-        "an active capture with a standby",
-        &names,
-        |s| {
-            capture_running(s)
-                && s["capture_standbys"]
-                    .as_array()
-                    .is_some_and(|a| a.len() == 1)
-        },
-    )
-    .await;
-    let src = kit::source_url();
-    let db = p.db.clone();
-    let write = |from: u64, to: u64| {
-        let (src, db) = (src.clone(), db.clone());
-        async move {
-            for i in from..to {
-                exec(
-                    &src,
-                    &[&format!("INSERT INTO `{db}`.t VALUES ({i}, 0, 'x')")],
-                )
-                .await;
-            }
-        }
-    };
-    write(1, 51).await;
+    wait_leader_and_standby(&p, &names).await;
+    insert_rows(&p.db, 1, 51).await;
     p.wait_in_sync(Duration::from_secs(30), &names).await;
     let topic = format!("{}.{}.t", p.prefix, p.db);
     let before = kit::topic_epochs(&topic, Duration::from_secs(2))
@@ -293,7 +272,7 @@ async fn a_leader_paused_past_its_session_publishes_nothing_after_it_resumes() {
     let leader = active(&p.status()).expect("leader");
     let frozen = caps.iter().find(|c| c.1 == leader).expect("leader process");
     frozen.signal("-STOP");
-    write(51, 101).await;
+    insert_rows(&p.db, 51, 101).await;
     p.wait_status(
         Duration::from_secs(20),
         "the standby to take over",
@@ -303,7 +282,7 @@ async fn a_leader_paused_past_its_session_publishes_nothing_after_it_resumes() {
     .await;
     // Wake it while the source keeps changing: it must notice it lost the lease.
     frozen.signal("-CONT");
-    write(101, 151).await;
+    insert_rows(&p.db, 101, 151).await;
     kit::eventually(
         Duration::from_secs(15),
         "the old leader to report the lost lease",
@@ -311,7 +290,7 @@ async fn a_leader_paused_past_its_session_publishes_nothing_after_it_resumes() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", p.logs(&names)));
-    write(151, 161).await;
+    insert_rows(&p.db, 151, 161).await;
     p.wait_in_sync(Duration::from_secs(60), &names).await;
     let after = kit::topic_epochs(&topic, Duration::from_secs(2))
         .await

@@ -31,26 +31,13 @@ async fn without_zookeeper_apply_goes_on_and_capture_stops_at_its_lease() {
         |s| s["capture_status"] == "active" && s["apply"][0]["status"] == "applying",
     )
     .await;
-    let src = kit::source_url();
-    let insert = |from: u64, to: u64| {
-        let (src, db) = (src.clone(), p.db.clone());
-        async move {
-            for i in from..to {
-                exec(
-                    &src,
-                    &[&format!("INSERT INTO `{db}`.t VALUES ({i}, 0, 'x')")],
-                )
-                .await;
-            }
-        }
-    };
-    insert(1, 21).await;
+    insert_rows(&p.db, 1, 21).await;
     p.wait_in_sync(Duration::from_secs(30), &names).await;
 
     infra("down", "zookeeper");
     // Written right away: capture still holds its lease and publishes; apply applies
     // without ZooKeeper.
-    insert(21, 41).await;
+    insert_rows(&p.db, 21, 41).await;
     let applied = kit::eventually(
         Duration::from_secs(20),
         "apply to go on without ZooKeeper",
@@ -59,7 +46,7 @@ async fn without_zookeeper_apply_goes_on_and_capture_stops_at_its_lease() {
     .await;
     // Past the lease (4 s of the 6 s session timeout): capture must have stopped.
     tokio::time::sleep(Duration::from_secs(6)).await;
-    insert(41, 61).await;
+    insert_rows(&p.db, 41, 61).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let during = count(&kit::target_url(), &p.db).await;
     let cap_log = p.log("ocap");

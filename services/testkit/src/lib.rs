@@ -89,6 +89,31 @@ retry_ms = 200
     )
 }
 
+/// Runs `sql` on the server at `url`; panics naming the statement that failed.
+pub async fn exec(url: &str, sql: &[&str]) {
+    use mysql_async::prelude::Queryable;
+    let mut c = mysql_async::Conn::from_url(url)
+        .await
+        .expect("server reachable");
+    for s in sql {
+        c.query_drop(*s)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+    }
+}
+
+/// Runs `sql` on the source and the same on the target (schemas, until DDL sync).
+pub async fn both(sql: &[&str]) {
+    exec(&source_url(), sql).await;
+    exec(&target_url(), sql).await;
+}
+
+/// The last `n` lines of `s` (log excerpts in failure messages).
+pub fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// A connection to the source server.
 pub async fn source() -> anyhow::Result<mysql_async::Conn> {
     Ok(mysql_async::Conn::from_url(source_url()).await?)

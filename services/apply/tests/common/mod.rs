@@ -10,6 +10,8 @@ use mysql_async::prelude::Queryable;
 use otter_apply::mapping::Mapping;
 use otter_apply::verify::{self, TableReport};
 use otter_testkit as kit;
+#[allow(unused_imports)]
+pub use otter_testkit::{both, exec, tail};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -25,23 +27,6 @@ pub fn capture_bin() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-pub async fn exec(url: &str, sql: &[&str]) {
-    let mut c = mysql_async::Conn::from_url(url)
-        .await
-        .expect("server reachable");
-    for s in sql {
-        c.query_drop(*s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
-}
-
-/// Runs `sql` on the source and the same on the target (the schema, until DDL sync).
-pub async fn both(sql: &[&str]) {
-    exec(&kit::source_url(), sql).await;
-    exec(&kit::target_url(), sql).await;
 }
 
 pub async fn source_head() -> String {
@@ -204,11 +189,6 @@ impl Pipeline {
             );
         }
     }
-}
-
-pub fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 pub async fn verify_tables(pattern: &str, mapping: &Mapping) -> Vec<TableReport> {

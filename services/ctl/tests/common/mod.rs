@@ -11,6 +11,7 @@ use mysql_async::prelude::Queryable;
 use otter_apply::mapping::Mapping;
 use otter_apply::verify;
 use otter_testkit as kit;
+pub use otter_testkit::{both, exec, tail};
 
 /// Environment variable the test definitions name for both passwords.
 pub const PW_ENV: &str = "OTTER_IT_CTL_PW";
@@ -35,22 +36,6 @@ pub fn split_url(url: &str) -> (String, String) {
     let (userinfo, host) = rest.rsplit_once('@').expect("user@host");
     let (user, pw) = userinfo.split_once(':').unwrap_or((userinfo, ""));
     (format!("{scheme}://{user}@{host}"), pw.to_owned())
-}
-
-pub async fn exec(url: &str, sql: &[&str]) {
-    let mut c = mysql_async::Conn::from_url(url)
-        .await
-        .expect("server reachable");
-    for s in sql {
-        c.query_drop(*s)
-            .await
-            .unwrap_or_else(|e| panic!("{s}: {e}"));
-    }
-}
-
-pub async fn both(sql: &[&str]) {
-    exec(&kit::source_url(), sql).await;
-    exec(&kit::target_url(), sql).await;
 }
 
 pub async fn scalar(url: &str, sql: &str) -> i64 {
@@ -243,11 +228,6 @@ retry_ms = 200
     }
 }
 
-pub fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 pub async fn verify_tables(pattern: &str) -> Vec<verify::TableReport> {
     let src = mysql_async::Pool::new(kit::source_url().as_str());
     let tgt = mysql_async::Pool::new(kit::target_url().as_str());
@@ -312,6 +292,18 @@ pub fn workload(
         }
         n
     })
+}
+
+/// Inserts rows `from..to` into `db.t`, one transaction each.
+pub async fn insert_rows(db: &str, from: u64, to: u64) {
+    let url = kit::source_url();
+    for i in from..to {
+        exec(
+            &url,
+            &[&format!("INSERT INTO `{db}`.t VALUES ({i}, 0, 'x')")],
+        )
+        .await;
+    }
 }
 
 pub async fn schema(db: &str) {
