@@ -370,6 +370,35 @@ async fn bad_definitions_are_refused_with_every_problem_named() {
     let (code, _, err) = p.ctl(&["pipeline", "create", "-f", f.to_str().expect("utf8")]);
     assert_eq!(code, 1, "a second create is refused: {err}");
     assert!(err.contains("already exists"), "{err}");
+    // `edit` without a file opens $EDITOR on the definition; the result is checked
+    // like a create, and a refused edit changes nothing.
+    let editor = |name: &str, sed: &str| {
+        let path = p.write(name, &format!("#!/bin/sh\nsed -i '{sed}' \"$1\"\n"));
+        let _ = std::process::Command::new("chmod")
+            .arg("+x")
+            .arg(&path)
+            .status();
+        path.to_str().expect("utf8").to_owned()
+    };
+    let good_edit = editor("ed1.sh", "s/retry_ms = 200/retry_ms = 300/");
+    let (code, _, err) = p.ctl_with(
+        &["pipeline", "edit", &p.name, "--no-check"],
+        &[("EDITOR", good_edit.as_str())],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(p
+        .ok(&["pipeline", "show", &p.name])
+        .contains("retry_ms = 300"));
+    let bad_edit = editor("ed2.sh", "s/retry_ms = 300/retry_mss = 1/");
+    let (code, _, err) = p.ctl_with(
+        &["pipeline", "edit", &p.name, "--no-check"],
+        &[("EDITOR", bad_edit.as_str())],
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("retry_mss"), "{err}");
+    assert!(p
+        .ok(&["pipeline", "show", &p.name])
+        .contains("retry_ms = 300"));
 }
 
 #[tokio::test]

@@ -117,7 +117,8 @@ retry_ms = 200
         c.env("OTTER_ZK", kit::zookeeper())
             .env("OTTER_ZK_ROOT", &self.root)
             .env(PW_ENV, pw)
-            .env_remove("OTTER_ZK_DIGEST");
+            .env_remove("OTTER_ZK_DIGEST")
+            .env_remove("VISUAL");
         c
     }
 
