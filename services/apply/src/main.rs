@@ -34,6 +34,10 @@ enum Command {
         /// Validate and print the configuration (password redacted), then exit.
         #[arg(long)]
         check_config: bool,
+        /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
+        /// port, logged and shown by `otterctl nodes`).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_listen: String,
     },
     /// Serve a pipeline defined in ZooKeeper (`otterctl pipeline create`): join its
     /// consumer group, apply while it runs, follow pause, resume and definition
@@ -49,6 +53,10 @@ enum Command {
         instance: Option<String>,
         #[command(flatten)]
         zk: otter_coord::zk::ZkArgs,
+        /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
+        /// port, logged and shown by `otterctl nodes`).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_listen: String,
     },
     /// Compare source and target tables: row counts, per-chunk checksums by primary
     /// key (a multiset for tables without one); prints the differing keys.
@@ -59,21 +67,7 @@ enum Command {
     Verify(verify::VerifyArgs),
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if std::env::var("OTTER_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
-async fn run_apply(config: PathBuf, check: bool) -> anyhow::Result<bool> {
+async fn run_apply(config: PathBuf, check: bool, metrics_listen: String) -> anyhow::Result<bool> {
     let cfg = Config::load(&config)?;
     if check {
         println!("{}", cfg.redacted());
@@ -81,6 +75,7 @@ async fn run_apply(config: PathBuf, check: bool) -> anyhow::Result<bool> {
     }
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
+    endpoint(&metrics_listen, &registry, &metrics.health).await?;
     let rx = otter_coord::control::shutdown_signal();
     match run::run(cfg, metrics, rx).await {
         Ok(()) => Ok(true),
@@ -95,13 +90,17 @@ async fn serve(
     pipeline: String,
     instance: Option<String>,
     zk: otter_coord::zk::ZkArgs,
+    metrics_listen: String,
 ) -> anyhow::Result<bool> {
     let settings = zk.settings().map_err(anyhow::Error::msg)?;
     let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("apply"));
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
+    let endpoint = endpoint(&metrics_listen, &registry, &metrics.health).await?;
     let shutdown = otter_coord::control::shutdown_signal();
-    match otter_apply::managed::serve(settings, &pipeline, &instance, metrics, shutdown).await {
+    match otter_apply::managed::serve(settings, &pipeline, &instance, &endpoint, metrics, shutdown)
+        .await
+    {
         Ok(()) => Ok(true),
         Err(e) => {
             eprintln!("error: {}", otter_apply::error::chain(&e));
@@ -110,9 +109,22 @@ async fn serve(
     }
 }
 
+/// Serves /metrics, /healthz and /readyz; returns the bound `host:port`.
+async fn endpoint(
+    listen: &str,
+    registry: &prometheus::Registry,
+    health: &std::sync::Arc<otter_telemetry::Health>,
+) -> anyhow::Result<String> {
+    let addr = otter_telemetry::serve(listen, registry.clone(), health.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {listen}: {e}"))?;
+    tracing::info!("metrics on http://{addr}/metrics, health on /healthz and /readyz");
+    Ok(addr.to_string())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    otter_telemetry::init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -128,16 +140,18 @@ fn main() -> std::process::ExitCode {
         Command::Run {
             config,
             check_config,
+            metrics_listen,
         } => rt
-            .block_on(run_apply(config, check_config))
+            .block_on(run_apply(config, check_config, metrics_listen))
             .map(u8::from)
             .map(|ok| 1 - ok),
         Command::Serve {
             pipeline,
             instance,
             zk,
+            metrics_listen,
         } => rt
-            .block_on(serve(pipeline, instance, zk))
+            .block_on(serve(pipeline, instance, zk, metrics_listen))
             .map(u8::from)
             .map(|ok| 1 - ok),
         Command::Verify(args) => rt

@@ -30,10 +30,13 @@ pub async fn serve(
     settings: ZkSettings,
     pipeline: &str,
     instance: &str,
+    endpoint: &str,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
-    let control = Control::start(settings, Instance::new(instance, "apply", pipeline))
+    let mut me = Instance::new(instance, "apply", pipeline);
+    me.metrics = endpoint.to_owned();
+    let control = Control::start(settings, me)
         .await
         .map_err(|e| ServiceError::Control(chain(&e)))?;
     info!(pipeline, instance, "apply registered");
@@ -61,6 +64,7 @@ pub async fn serve(
                 (_, None) => "waiting: no state",
             };
             control.report(|i| i.status = state.into());
+            metrics.health.ready(state);
             info!(pipeline, state, "pipeline not running: apply idle");
             tokio::select! {
                 _ = view.changed() => continue,
@@ -72,6 +76,9 @@ pub async fn serve(
             Err(e) => {
                 error!(pipeline, error = %chain(&e), "the pipeline's definition is not usable on this machine; fix it with `otterctl pipeline edit` (or this machine's credentials)");
                 control.report(|i| i.status = "waiting: invalid definition".into());
+                metrics
+                    .health
+                    .not_ready("the pipeline definition is not usable here");
                 hooks
                     .errors
                     .report("config", ErrorClass::Permanent, chain(&e));
@@ -103,6 +110,9 @@ pub async fn serve(
                 hooks.errors.report(e.code(), e.class(), chain(&e));
                 warn!(pipeline, error = %chain(&e), retry_ms = delay.as_millis() as u64, "apply run ended with an error; starting again after a delay or a definition change");
                 control.report(|i| i.status = format!("waiting: error {}", e.code()));
+                metrics
+                    .health
+                    .not_ready(&format!("apply stopped by error {}", e.code()));
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
                     _ = view.changed() => {}

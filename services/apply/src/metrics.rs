@@ -48,6 +48,8 @@ pub struct Metrics {
     pub commit_seconds: HistogramVec,
     pub errors: IntCounterVec,
     pub partitions: IntGaugeVec,
+    /// What `/readyz` answers.
+    pub health: std::sync::Arc<otter_telemetry::Health>,
 }
 
 impl Metrics {
@@ -72,6 +74,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(partitions.clone()))?;
         Ok(Metrics {
+            health: otter_telemetry::Health::new(),
             events: counter(EVENTS_APPLIED, "change events applied", &["pipeline"])?,
             rows: counter(ROWS_WRITTEN, "row operations written", &["pipeline", "op"])?,
             skipped: counter(SKIPPED, "records not applied", &["pipeline", "reason"])?,

@@ -64,6 +64,9 @@ pub async fn run_with(
         match ready {
             Ok(()) => break,
             Err(e) if e.class() == ErrorClass::Transient => {
+                metrics
+                    .health
+                    .not_ready(&format!("target not ready ({})", e.code()));
                 warn!(error = %chain(&e), "target not ready, retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(delay) => {}
@@ -74,6 +77,7 @@ pub async fn run_with(
             Err(e) => return Err(e.into()),
         }
     }
+    metrics.health.ready("applying");
     info!(pipeline = %cfg.pipeline, dry_run = cfg.dry_run, group = %cfg.group_id(), "apply starting");
     let (done_tx, done_rx) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {

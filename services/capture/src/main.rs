@@ -29,6 +29,10 @@ enum Command {
         /// Validate and print the configuration (password redacted), then exit.
         #[arg(long)]
         check_config: bool,
+        /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
+        /// port, logged and shown by `otterctl nodes`).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_listen: String,
         /// Stop cleanly once everything up to this binlog position (FILE:OFFSET) is
         /// acknowledged, and print a JSON summary (used by loadtest/).
         #[arg(long, value_parser = parse_pos)]
@@ -48,6 +52,10 @@ enum Command {
         instance: Option<String>,
         #[command(flatten)]
         zk: otter_coord::zk::ZkArgs,
+        /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
+        /// port, logged and shown by `otterctl nodes`).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        metrics_listen: String,
     },
     /// Print the records recorded binlog files would publish, one JSON envelope per line.
     ///
@@ -55,33 +63,22 @@ enum Command {
     Decode(decode_cmd::DecodeArgs),
 }
 
-fn init_tracing() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr);
-    if std::env::var("OTTER_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
-}
-
 async fn serve(
     pipeline: String,
     instance: Option<String>,
     zk: otter_coord::zk::ZkArgs,
+    metrics_listen: String,
 ) -> anyhow::Result<bool> {
     let settings = zk.settings().map_err(anyhow::Error::msg)?;
     let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("capture"));
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
+    let endpoint = endpoint(&metrics_listen, &registry, &metrics.health).await?;
     match otter_capture::managed::serve(
         settings,
         &pipeline,
         &instance,
+        &endpoint,
         metrics,
         otter_coord::control::shutdown_signal(),
     )
@@ -103,6 +100,7 @@ async fn run_capture(
     config: PathBuf,
     check: bool,
     stop_at: Option<otter_core::SourcePos>,
+    metrics_listen: String,
 ) -> anyhow::Result<bool> {
     let cfg = Config::load(&config)?;
     if check {
@@ -111,6 +109,7 @@ async fn run_capture(
     }
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
+    endpoint(&metrics_listen, &registry, &metrics.health).await?;
     let rx = otter_coord::control::shutdown_signal();
     let stopping = stop_at.is_some();
     match run::run(cfg, metrics, rx, stop_at).await {
@@ -134,6 +133,19 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
+/// Serves /metrics, /healthz and /readyz; returns the bound `host:port`.
+async fn endpoint(
+    listen: &str,
+    registry: &prometheus::Registry,
+    health: &std::sync::Arc<otter_telemetry::Health>,
+) -> anyhow::Result<String> {
+    let addr = otter_telemetry::serve(listen, registry.clone(), health.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {listen}: {e}"))?;
+    tracing::info!("metrics on http://{addr}/metrics, health on /healthz and /readyz");
+    Ok(addr.to_string())
+}
+
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -142,17 +154,21 @@ fn main() -> std::process::ExitCode {
             config,
             check_config,
             stop_at,
+            metrics_listen,
         } => {
-            init_tracing();
-            runtime().and_then(|rt| rt.block_on(run_capture(config, check_config, stop_at)))
+            otter_telemetry::init_tracing();
+            runtime().and_then(|rt| {
+                rt.block_on(run_capture(config, check_config, stop_at, metrics_listen))
+            })
         }
         Command::Serve {
             pipeline,
             instance,
             zk,
+            metrics_listen,
         } => {
-            init_tracing();
-            runtime().and_then(|rt| rt.block_on(serve(pipeline, instance, zk)))
+            otter_telemetry::init_tracing();
+            runtime().and_then(|rt| rt.block_on(serve(pipeline, instance, zk, metrics_listen)))
         }
     };
     match result {

@@ -34,14 +34,13 @@ pub async fn serve(
     settings: ZkSettings,
     pipeline: &str,
     instance: &str,
+    endpoint: &str,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), CaptureError> {
-    let control = Control::start(
-        settings.clone(),
-        Instance::new(instance, "capture", pipeline),
-    )
-    .await?;
+    let mut me = Instance::new(instance, "capture", pipeline);
+    me.metrics = endpoint.to_owned();
+    let control = Control::start(settings.clone(), me).await?;
     info!(
         pipeline,
         instance, "capture registered; contending for the pipeline's capture"
@@ -81,6 +80,7 @@ pub async fn serve(
         }
         if !view.borrow().connected {
             control.report(|i| i.status = "waiting: ZooKeeper unreachable".into());
+            metrics.health.not_ready("waiting for ZooKeeper");
             warn!(
                 pipeline,
                 "not capturing: waiting for ZooKeeper to contend for leadership"
@@ -92,6 +92,8 @@ pub async fn serve(
             }
         }
         control.report(|i| i.status = "standby".into());
+        metrics.health.ready("standby");
+        metrics.leader.with_label_values(&[pipeline]).set(0);
         let leadership = tokio::select! {
             l = Leadership::acquire(&zk, pipeline, instance) => l,
             _ = session.changed() => continue,
@@ -117,7 +119,9 @@ pub async fn serve(
             epoch = leadership.epoch(),
             "elected: this process now captures the pipeline"
         );
+        metrics.leader.with_label_values(&[pipeline]).set(1);
         let ended = lead(&control, &leadership, &zk, &zk_cfg, &metrics, &mut shutdown).await;
+        metrics.leader.with_label_values(&[pipeline]).set(0);
         leadership.release(&zk).await;
         match ended {
             Ok(()) => {}
@@ -164,6 +168,7 @@ async fn lead(
         let Some(spec) = v.running() else {
             let state = v.desired.map_or("undefined", |d| d.as_str());
             control.report(|i| i.status = format!("active ({state})"));
+            metrics.health.ready(&format!("active, pipeline {state}"));
             info!(pipeline = %spec.name, state, "pipeline not running: capture idle at its stored position");
             tokio::select! {
                 _ = view.changed() => continue,
@@ -176,6 +181,9 @@ async fn lead(
             Err(e) => {
                 error!(pipeline = %spec.name, error = %chain(&e), "the pipeline's definition is not usable on this machine; fix it with `otterctl pipeline edit` (or this machine's credentials)");
                 control.report(|i| i.status = "active: invalid definition".into());
+                metrics
+                    .health
+                    .not_ready("the pipeline definition is not usable here");
                 control
                     .errors()
                     .report("config", ErrorClass::Permanent, chain(&e));
@@ -218,6 +226,9 @@ async fn lead(
                 // the definition changes or the pipeline is paused and resumed.
                 control.errors().report(e.code(), e.class(), chain(&e));
                 control.report(|i| i.status = format!("active: stopped by error {}", e.code()));
+                metrics
+                    .health
+                    .not_ready(&format!("capture stopped by error {}", e.code()));
                 tokio::select! {
                     _ = view.changed() => {}
                     _ = lease.expired() => {}

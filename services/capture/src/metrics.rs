@@ -19,6 +19,9 @@ pub const SKIPPED: &str = "otter_capture_events_skipped_total";
 /// Gauge. Binlog file sequence number and offset of the stored position.
 /// Labels: `pipeline`, `part` (file|offset).
 pub const POSITION: &str = "otter_capture_position";
+/// Gauge. 1 while this process is the pipeline's elected capture, else 0 (a standby,
+/// or waiting). Standalone captures report 1 while running. Labels: `pipeline`.
+pub const LEADER: &str = "otter_capture_leader";
 
 pub const ALL: &[&str] = &[
     EVENTS_PUBLISHED,
@@ -28,6 +31,7 @@ pub const ALL: &[&str] = &[
     ERRORS,
     SKIPPED,
     POSITION,
+    LEADER,
 ];
 
 /// Handles for one pipeline, created once.
@@ -40,6 +44,9 @@ pub struct Metrics {
     pub errors: IntCounterVec,
     pub skipped: IntCounterVec,
     pub position: IntGaugeVec,
+    pub leader: IntGaugeVec,
+    /// What `/readyz` answers.
+    pub health: std::sync::Arc<otter_telemetry::Health>,
 }
 
 impl Metrics {
@@ -55,7 +62,11 @@ impl Metrics {
             &["pipeline", "part"],
         )?;
         registry.register(Box::new(position.clone()))?;
+        let leader = IntGaugeVec::new(Opts::new(LEADER, "1 while elected"), &["pipeline"])?;
+        registry.register(Box::new(leader.clone()))?;
         Ok(Metrics {
+            leader,
+            health: otter_telemetry::Health::new(),
             events: counter(
                 EVENTS_PUBLISHED,
                 "row changes published",

@@ -124,6 +124,9 @@ pub async fn run_as(
                     return Err(e);
                 }
                 authority.report(&e);
+                metrics
+                    .health
+                    .not_ready(&format!("capture failed ({}), retrying", e.code()));
                 if e.class() != ErrorClass::Transient {
                     error!(pipeline = %cfg.pipeline, code = e.code(), error = %chain(&e), "capture stopped; fix the cause and restart, it resumes from the stored position");
                     return Err(e);
@@ -303,6 +306,11 @@ async fn session(
     if let Authority::Leader { epoch, .. } = authority {
         publisher.set_epoch(*epoch);
     }
+    metrics.health.ready("capturing");
+    metrics
+        .leader
+        .with_label_values(&[cfg.pipeline.as_str()])
+        .set(1);
     if start.by_gtid {
         info!(pipeline = %cfg.pipeline, source = %info.version, gtid = %start.gtids, "capture streaming");
     } else {

@@ -264,6 +264,9 @@ pub struct Instance {
     pub rate: f64,
     #[serde(default)]
     pub updated_ms: i64,
+    /// `host:port` of its /metrics, /healthz and /readyz endpoint.
+    #[serde(default)]
+    pub metrics: String,
 }
 
 impl Instance {
@@ -281,6 +284,7 @@ impl Instance {
             total: 0,
             rate: 0.0,
             updated_ms: now_ms(),
+            metrics: String::new(),
         }
     }
 }

@@ -499,3 +499,88 @@ async fn with_digest_acls_a_process_without_the_credentials_is_refused() {
         p.log("acl-app")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
+    let p = Ctl::new("metrics");
+    schema(&p.db).await;
+    let def = p.write("p.toml", &p.definition("[capture.kafka]\npartitions = 2\n"));
+    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    let names = ["mcap-a", "mcap-b", "mapp"];
+    let _caps = [p.serve("capture", "mcap-a"), p.serve("capture", "mcap-b")];
+    let _app = p.serve("apply", "mapp");
+    wait_leader_and_standby(&p, &names).await;
+    let s = p.status();
+    let leader = active(&s).expect("leader");
+    let nodes: Value = serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
+    let endpoint = |instance: &str| -> String {
+        nodes
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|n| n["instance"] == instance)
+            .and_then(|n| n["metrics"].as_str())
+            .unwrap_or_else(|| panic!("{instance} registers its metrics endpoint: {nodes:#}"))
+            .to_owned()
+    };
+    let standby = if leader == "mcap-a" {
+        "mcap-b"
+    } else {
+        "mcap-a"
+    };
+    let (lead_ep, standby_ep, apply_ep) = (endpoint(&leader), endpoint(standby), endpoint("mapp"));
+    assert_eq!(
+        http_get(&lead_ep, "/readyz").await,
+        (200, "capturing\n".into())
+    );
+    assert_eq!(
+        http_get(&standby_ep, "/readyz").await,
+        (200, "standby\n".into())
+    );
+    assert_eq!(http_get(&apply_ep, "/healthz").await.0, 200);
+
+    // 100 transactions of 3 row inserts each.
+    let src = kit::source_url();
+    for i in 1..=100 {
+        exec(
+            &src,
+            &[&format!(
+                "BEGIN; INSERT INTO `{db}`.t VALUES ({i}, 0, 'm'); \
+                 INSERT INTO `{db}`.log VALUES ({i}, 'a'), ({i}, 'b'); COMMIT",
+                db = p.db
+            )],
+        )
+        .await;
+    }
+    p.wait_in_sync(Duration::from_secs(60), &names).await;
+    kit::eventually(Duration::from_secs(10), "counters to settle", || async {
+        let cap = http_get(&lead_ep, "/metrics").await.1;
+        let app = http_get(&apply_ep, "/metrics").await.1;
+        let published = metric(
+            &cap,
+            "otter_capture_events_published_total",
+            &["op=\"insert\""],
+        );
+        let transactions = metric(&cap, "otter_capture_transactions_total", &[]);
+        let applied = metric(&app, "otter_apply_events_applied_total", &[]);
+        // Transactions count every commit read, other tests' included.
+        Ok((published == 300.0 && transactions >= 100.0 && applied == 300.0).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        panic!("{e}\n{}", p.logs(&names));
+    });
+    let cap = http_get(&lead_ep, "/metrics").await.1;
+    assert_eq!(metric(&cap, "otter_capture_leader", &[]), 1.0);
+    let idle = http_get(&standby_ep, "/metrics").await.1;
+    assert_eq!(metric(&idle, "otter_capture_leader", &[]), 0.0);
+    assert_eq!(
+        metric(&idle, "otter_capture_events_published_total", &[]),
+        0.0
+    );
+    let app = http_get(&apply_ep, "/metrics").await.1;
+    assert_eq!(
+        metric(&app, "otter_apply_partitions", &["state=\"held\""]),
+        4.0
+    );
+}
