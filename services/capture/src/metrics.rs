@@ -22,6 +22,17 @@ pub const POSITION: &str = "otter_capture_position";
 /// Gauge. 1 while this process is the pipeline's elected capture, else 0 (a standby,
 /// or waiting). Standalone captures report 1 while running. Labels: `pipeline`.
 pub const LEADER: &str = "otter_capture_leader";
+/// Gauge. The source's binlog head: file sequence number and offset. Labels:
+/// `pipeline`, `part` (file|offset). Read every 5 s while capturing.
+pub const SOURCE_HEAD: &str = "otter_capture_source_head";
+/// Gauge. Binlog bytes between the stored position and the source's head.
+pub const BEHIND_BYTES: &str = "otter_capture_behind_bytes";
+/// Gauge. Source clock now minus the source commit time of the last stored
+/// transaction, 0 when the stored position is the head (an idle source is not
+/// "behind"). One clock, the source's: no skew between machines enters it.
+pub const BEHIND_SECONDS: &str = "otter_capture_behind_seconds";
+/// Gauge. Source commit time (its clock) of the last stored transaction.
+pub const COMMIT_TIMESTAMP: &str = "otter_capture_source_commit_timestamp_seconds";
 
 pub const ALL: &[&str] = &[
     EVENTS_PUBLISHED,
@@ -32,6 +43,10 @@ pub const ALL: &[&str] = &[
     SKIPPED,
     POSITION,
     LEADER,
+    SOURCE_HEAD,
+    BEHIND_BYTES,
+    BEHIND_SECONDS,
+    COMMIT_TIMESTAMP,
 ];
 
 /// Handles for one pipeline, created once.
@@ -45,6 +60,10 @@ pub struct Metrics {
     pub skipped: IntCounterVec,
     pub position: IntGaugeVec,
     pub leader: IntGaugeVec,
+    pub source_head: IntGaugeVec,
+    pub behind_bytes: IntGaugeVec,
+    pub behind_seconds: prometheus::GaugeVec,
+    pub commit_timestamp: IntGaugeVec,
     /// What `/readyz` answers.
     pub health: std::sync::Arc<otter_telemetry::Health>,
 }
@@ -64,7 +83,28 @@ impl Metrics {
         registry.register(Box::new(position.clone()))?;
         let leader = IntGaugeVec::new(Opts::new(LEADER, "1 while elected"), &["pipeline"])?;
         registry.register(Box::new(leader.clone()))?;
+        let gauge = |name: &str, help: &str, labels: &[&str]| -> prometheus::Result<IntGaugeVec> {
+            let g = IntGaugeVec::new(Opts::new(name, help), labels)?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
+        let behind_seconds = prometheus::GaugeVec::new(
+            Opts::new(
+                BEHIND_SECONDS,
+                "seconds behind the source head, by the source's clock",
+            ),
+            &["pipeline"],
+        )?;
+        registry.register(Box::new(behind_seconds.clone()))?;
         Ok(Metrics {
+            source_head: gauge(SOURCE_HEAD, "source binlog head", &["pipeline", "part"])?,
+            behind_bytes: gauge(BEHIND_BYTES, "binlog bytes not yet stored", &["pipeline"])?,
+            behind_seconds,
+            commit_timestamp: gauge(
+                COMMIT_TIMESTAMP,
+                "source commit time of the last stored transaction",
+                &["pipeline"],
+            )?,
             leader,
             health: otter_telemetry::Health::new(),
             events: counter(

@@ -102,17 +102,78 @@ pub async fn run_as(
         &cfg.source.url,
         Duration::from_millis(cfg.source.connect_timeout_ms),
     )?;
+    let probe = tokio::spawn(probe(
+        Source::new(
+            &cfg.source.url,
+            Duration::from_millis(cfg.source.connect_timeout_ms),
+        )?,
+        metrics.clone(),
+        cfg.pipeline.clone(),
+    ));
+    let result = sessions(&cfg, &source, &metrics, &mut shutdown, stop_at, &authority).await;
+    probe.abort();
+    result
+}
+
+/// Every 5 s: the source's head and clock, against the stored position, into the
+/// `behind` gauges. Failures only leave the gauges as they were (the session reports
+/// source trouble itself).
+async fn probe(source: Source, metrics: Metrics, pipeline: String) {
+    let p = pipeline.as_str();
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let Ok((files, now)) = source.probe().await else {
+            continue;
+        };
+        let Some((head_file, head_size)) = files.last() else {
+            continue;
+        };
+        let head = SourcePos::new(head_file.clone(), *head_size);
+        let g = &metrics.source_head;
+        g.with_label_values(&[p, "file"])
+            .set(i64::from(head.file_seq()));
+        g.with_label_values(&[p, "offset"]).set(*head_size as i64);
+        let seq = metrics.position.with_label_values(&[p, "file"]).get();
+        let offset = metrics.position.with_label_values(&[p, "offset"]).get();
+        if seq == 0 {
+            continue;
+        }
+        let behind: u64 = files
+            .iter()
+            .map(|(name, size)| {
+                let s = i64::from(SourcePos::new(name.clone(), 0).file_seq());
+                match s.cmp(&seq) {
+                    std::cmp::Ordering::Less => 0,
+                    std::cmp::Ordering::Equal => size.saturating_sub(offset.max(0) as u64),
+                    std::cmp::Ordering::Greater => *size,
+                }
+            })
+            .sum();
+        metrics
+            .behind_bytes
+            .with_label_values(&[p])
+            .set(behind as i64);
+        let committed = metrics.commit_timestamp.with_label_values(&[p]).get();
+        let seconds = if behind == 0 || committed == 0 {
+            0.0
+        } else {
+            (now - committed as f64).max(0.0)
+        };
+        metrics.behind_seconds.with_label_values(&[p]).set(seconds);
+    }
+}
+
+async fn sessions(
+    cfg: &Config,
+    source: &Source,
+    metrics: &Metrics,
+    shutdown: &mut watch::Receiver<bool>,
+    stop_at: Option<SourcePos>,
+    authority: &Authority,
+) -> Result<Summary, CaptureError> {
     let mut backoff = cfg.capture.retry_ms;
     loop {
-        let result = session(
-            &cfg,
-            &source,
-            &metrics,
-            &mut shutdown,
-            stop_at.as_ref(),
-            &authority,
-        )
-        .await;
+        let result = session(cfg, source, metrics, shutdown, stop_at.as_ref(), authority).await;
         match result {
             Ok(summary) => return Ok(summary),
             Err(e) => {
@@ -438,6 +499,12 @@ async fn save_position(
         .position
         .with_label_values(&[pipeline, "offset"])
         .set(acked.next.offset as i64);
+    if acked.timestamp > 0 {
+        metrics
+            .commit_timestamp
+            .with_label_values(&[pipeline])
+            .set(i64::from(acked.timestamp));
+    }
     *saved = Some(acked.next.clone());
     Ok(())
 }

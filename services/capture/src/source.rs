@@ -249,6 +249,23 @@ impl Source {
         Ok((SourcePos::new(file, pos), gtids))
     }
 
+    /// The source's binlog files with their sizes (the last one is the head) and its
+    /// clock, seconds since the epoch: what "how far behind" is measured against.
+    pub async fn probe(&self) -> Result<(Vec<(String, u64)>, f64), SourceError> {
+        let mut conn = self.connect().await?;
+        let q = |what| move |source| SourceError::Query { what, source };
+        let files: Vec<(String, u64)> = conn
+            .query("SHOW BINARY LOGS")
+            .await
+            .map_err(q("reading SHOW BINARY LOGS"))?;
+        let now: Option<f64> = conn
+            .query_first("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) AS DOUBLE)")
+            .await
+            .map_err(q("reading the source's clock"))?;
+        let _ = conn.disconnect().await;
+        Ok((files, now.unwrap_or_default()))
+    }
+
     /// What the live catalog says about tables beyond their table maps: generated
     /// columns, and MariaDB JSON columns (LONGTEXT with a `json_valid` check). All
     /// tables, or only `only`.

@@ -570,6 +570,16 @@ async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
     .unwrap_or_else(|e| {
         panic!("{e}\n{}", p.logs(&names));
     });
+    // The source is idle for this pipeline (other tests may write): within a probe
+    // interval capture sees the head and is not seconds behind.
+    kit::eventually(Duration::from_secs(15), "the behind gauges", || async {
+        let cap = http_get(&lead_ep, "/metrics").await.1;
+        let head = metric(&cap, "otter_capture_source_head", &["part=\"offset\""]);
+        let behind = metric(&cap, "otter_capture_behind_seconds", &[]);
+        Ok((head > 0.0 && behind < 5.0).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let cap = http_get(&lead_ep, "/metrics").await.1;
     assert_eq!(metric(&cap, "otter_capture_leader", &[]), 1.0);
     let idle = http_get(&standby_ep, "/metrics").await.1;
