@@ -24,12 +24,13 @@ down: ## stop the local stack (data kept; infra/down.sh --wipe removes it)
 status: ## say what runs where and what is missing
 	infra/status.sh
 
-demo: ## bring everything up, define a pipeline with otterctl, serve it (2 captures + apply), verify
+demo: ## bring everything up, define a pipeline with otterctl, serve it (2 captures + apply), verify (PROMETHEUS=1: keep running with a local Prometheus)
 	infra/demo.sh
 
 test: ## every test: unit, fixtures, and integration tests against the real servers
 	infra/up.sh
 	infra/install.sh python
+	infra/check-monitoring.sh
 	$(IT_ENV) cargo test --workspace --features $(IT_FEATURES) -- --test-threads=$(TEST_THREADS)
 
 test-unit: ## unit and fixture tests only (no servers needed)

@@ -56,12 +56,24 @@ log "defining pipeline $RUN: otterctl pipeline create -f $DEMO/pipeline.toml"
 "$BIN/otterctl" pipeline create -f "$DEMO/pipeline.toml"
 log "starting two captures (one active, one hot standby) and one apply (logs in $DEMO)"
 PIDS=()
+# Fixed metrics ports: infra/prometheus/prometheus.yml scrapes them.
 for i in 1 2; do
-  "$BIN/otter-capture" serve --pipeline "$RUN" --instance "capture-$i" >"$DEMO/capture-$i.log" 2>&1 &
+  "$BIN/otter-capture" serve --pipeline "$RUN" --instance "capture-$i" \
+    --metrics-listen "127.0.0.1:918$i" >"$DEMO/capture-$i.log" 2>&1 &
   PIDS+=($!)
 done
-"$BIN/otter-apply" serve --pipeline "$RUN" --instance apply-1 >"$DEMO/apply.log" 2>&1 &
+"$BIN/otter-apply" serve --pipeline "$RUN" --instance apply-1 \
+  --metrics-listen 127.0.0.1:9183 >"$DEMO/apply.log" 2>&1 &
 PIDS+=($!)
+if [ "${PROMETHEUS:-0}" = 1 ]; then
+  command -v prometheus >/dev/null || "$REPO_ROOT/infra/install.sh" packages
+  mkdir -p "$DEMO/prometheus"
+  cp "$REPO_ROOT/infra/prometheus/prometheus.yml" "$REPO_ROOT/infra/prometheus/alerts.yml" "$DEMO/prometheus/"
+  prometheus --config.file "$DEMO/prometheus/prometheus.yml" --web.listen-address 127.0.0.1:9090 \
+    --storage.tsdb.path "$DEMO/prometheus/data" >"$DEMO/prometheus.log" 2>&1 &
+  PIDS+=($!)
+  log "Prometheus on http://127.0.0.1:9090 (alerts: /alerts), scraping the demo's services"
+fi
 trap 'kill ${PIDS[*]} 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do
   "$BIN/otterctl" -o json status "$RUN" 2>/dev/null | grep -q '"capture_status": "active"' && break
@@ -113,6 +125,11 @@ echo
 "$BIN/otterctl" status "$RUN"
 echo
 "$BIN/otterctl" nodes
+if [ "${PROMETHEUS:-0}" = 1 ]; then
+  echo
+  log "the pipeline keeps running: graphs and alerts on http://127.0.0.1:9090; write to demo_shop on 127.0.0.1:$SOURCE_PORT to see them move. Press Enter to stop."
+  read -r _
+fi
 kill -TERM "${PIDS[@]}"
 wait "${PIDS[@]}" 2>/dev/null || true
 trap - EXIT
