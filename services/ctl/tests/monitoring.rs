@@ -30,12 +30,18 @@ fn alerts_and_dashboards_use_only_metrics_the_services_emit() {
         .chain(otter_apply::metrics::ALL)
         .map(|s| (*s).to_owned())
         .collect();
-    for file in ["infra/prometheus/alerts.yml", "infra/grafana/dashboards/otter.json"] {
+    for file in [
+        "infra/prometheus/alerts.yml",
+        "infra/grafana/dashboards/otter.json",
+    ] {
         let text = std::fs::read_to_string(root.join(file)).expect("monitoring file");
         let used = names_in(&text);
         assert!(used.len() >= 5, "{file} uses too few metrics: {used:?}");
         let unknown: Vec<_> = used.difference(&known).collect();
-        assert!(unknown.is_empty(), "{file} refers to metrics no service emits: {unknown:?}");
+        assert!(
+            unknown.is_empty(),
+            "{file} refers to metrics no service emits: {unknown:?}"
+        );
     }
 }
 
@@ -52,7 +58,17 @@ fn the_dashboard_has_the_panels_operators_need() {
         .iter()
         .map(|p| p["title"].as_str().unwrap_or_default().to_lowercase())
         .collect();
-    for want in ["throughput", "behind", "batch", "errors", "position", "roles"] {
-        assert!(titles.iter().any(|t| t.contains(want)), "no `{want}` panel in {titles:?}");
+    for want in [
+        "throughput",
+        "behind",
+        "batch",
+        "errors",
+        "position",
+        "roles",
+    ] {
+        assert!(
+            titles.iter().any(|t| t.contains(want)),
+            "no `{want}` panel in {titles:?}"
+        );
     }
 }
