@@ -28,6 +28,12 @@ pub struct Config {
     /// (Otter's dryRun). Positions are read from the target but never written.
     #[serde(default)]
     pub dry_run: bool,
+    /// The source (`mysql://user@host:port`), read only for its clock, to measure lag
+    /// by the source's time (see `lag.rs`); password from `OTTER_SOURCE_PASSWORD`.
+    /// Managed apply takes it from the pipeline's definition when the credentials
+    /// resolve here. Without it, lag assumes this host's clock agrees with the source's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_url: Option<String>,
     pub target: TargetConfig,
     pub kafka: KafkaConfig,
     #[serde(default)]
@@ -183,6 +189,9 @@ impl Config {
         if let Ok(pw) = std::env::var("OTTER_TARGET_PASSWORD") {
             c.target.url = with_password(&c.target.url, &pw);
         }
+        if let (Some(url), Ok(pw)) = (&c.source_url, std::env::var("OTTER_SOURCE_PASSWORD")) {
+            c.source_url = Some(with_password(url, &pw));
+        }
         c.validate()?;
         Ok(c)
     }
@@ -221,9 +230,18 @@ impl Config {
             return Err(ConfigError::Invalid(p));
         };
         target.url = with_password(&target.url, &password);
+        // Only for the lag's clock: not having the source's credentials here is no
+        // problem, the lag then trusts this host's clock.
+        let source_url = spec
+            .source
+            .get("url")
+            .and_then(Value::as_str)
+            .zip(spec.password("source").ok())
+            .map(|(u, pw)| with_password(u, &pw));
         let c = Config {
             pipeline: spec.name.clone(),
             dry_run,
+            source_url,
             target,
             kafka,
             apply,
@@ -293,6 +311,7 @@ impl Config {
     pub fn redacted(&self) -> String {
         let mut c = self.clone();
         c.target.url = redact_url(&c.target.url);
+        c.source_url = c.source_url.as_deref().map(redact_url);
         toml::to_string_pretty(&c).unwrap_or_else(|e| format!("(cannot print: {e})"))
     }
 }

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod consume;
 pub mod error;
+pub mod lag;
 pub mod managed;
 pub mod mapping;
 pub mod merge;

@@ -77,7 +77,16 @@ async fn run_apply(config: PathBuf, check: bool, metrics_listen: String) -> anyh
     let metrics = metrics::Metrics::new(&registry)?;
     endpoint(&metrics_listen, &registry, &metrics.health).await?;
     let rx = otter_coord::control::shutdown_signal();
-    match run::run(cfg, metrics, rx).await {
+    let hooks = run::Hooks::default();
+    let lag = tokio::spawn(otter_apply::lag::run(
+        hooks.beats.clone(),
+        std::sync::Arc::new(std::sync::Mutex::new(cfg.source_url.clone())),
+        metrics.clone(),
+        cfg.pipeline.clone(),
+    ));
+    let result = run::run_with(cfg, metrics, rx, hooks).await;
+    lag.abort();
+    match result {
         Ok(()) => Ok(true),
         Err(e) => {
             eprintln!("error: {}", otter_apply::error::chain(&e));

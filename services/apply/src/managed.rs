@@ -43,7 +43,15 @@ pub async fn serve(
     let hooks = Hooks {
         errors: control.errors(),
         held: Default::default(),
+        beats: Default::default(),
     };
+    let lag_source = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let lag = tokio::spawn(crate::lag::run(
+        hooks.beats.clone(),
+        lag_source.clone(),
+        metrics.clone(),
+        pipeline.to_owned(),
+    ));
     let reporter = tokio::spawn(report(
         metrics.clone(),
         pipeline.to_owned(),
@@ -88,6 +96,9 @@ pub async fn serve(
                 }
             }
         };
+        if let Ok(mut s) = lag_source.lock() {
+            s.clone_from(&cfg.source_url);
+        }
         control.report(|i| i.status = "applying".into());
         let (stop_tx, stop_rx) = watch::channel(false);
         let trigger = {
@@ -123,6 +134,7 @@ pub async fn serve(
         }
     }
     reporter.abort();
+    lag.abort();
     control.close().await;
     Ok(())
 }

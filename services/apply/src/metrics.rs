@@ -25,6 +25,11 @@ pub const COMMIT_SECONDS: &str = "otter_apply_commit_seconds";
 pub const ERRORS: &str = "otter_apply_errors_total";
 /// Gauge. Partitions of this process. Labels: `pipeline`, `state` (held|stopped).
 pub const PARTITIONS: &str = "otter_apply_partitions";
+/// Gauge. End-to-end lag by the source's clock, from heartbeats (see `lag.rs`),
+/// recomputed every second. Labels: `pipeline`.
+pub const LAG_SECONDS: &str = "otter_apply_lag_seconds";
+/// Gauge. Source clock minus this host's clock, as last measured. Labels: `pipeline`.
+pub const CLOCK_OFFSET: &str = "otter_apply_source_clock_offset_seconds";
 
 pub const ALL: &[&str] = &[
     EVENTS_APPLIED,
@@ -35,6 +40,8 @@ pub const ALL: &[&str] = &[
     COMMIT_SECONDS,
     ERRORS,
     PARTITIONS,
+    LAG_SECONDS,
+    CLOCK_OFFSET,
 ];
 
 /// Handles, created once per process.
@@ -48,6 +55,8 @@ pub struct Metrics {
     pub commit_seconds: HistogramVec,
     pub errors: IntCounterVec,
     pub partitions: IntGaugeVec,
+    pub lag: prometheus::GaugeVec,
+    pub clock_offset: prometheus::GaugeVec,
     /// What `/readyz` answers.
     pub health: std::sync::Arc<otter_telemetry::Health>,
 }
@@ -73,7 +82,14 @@ impl Metrics {
             &["pipeline", "state"],
         )?;
         registry.register(Box::new(partitions.clone()))?;
+        let float = |name: &str, help: &str| -> prometheus::Result<prometheus::GaugeVec> {
+            let g = prometheus::GaugeVec::new(Opts::new(name, help), &["pipeline"])?;
+            registry.register(Box::new(g.clone()))?;
+            Ok(g)
+        };
         Ok(Metrics {
+            lag: float(LAG_SECONDS, "end-to-end lag by the source's clock")?,
+            clock_offset: float(CLOCK_OFFSET, "source clock minus this host's")?,
             health: otter_telemetry::Health::new(),
             events: counter(EVENTS_APPLIED, "change events applied", &["pipeline"])?,
             rows: counter(ROWS_WRITTEN, "row operations written", &["pipeline", "op"])?,

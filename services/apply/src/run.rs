@@ -25,6 +25,8 @@ use crate::worker::Shared;
 pub struct Hooks {
     pub errors: otter_coord::control::ErrorSink,
     pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// Source time (µs) of the latest committed heartbeat (see `crate::lag`).
+    pub beats: Arc<std::sync::atomic::AtomicI64>,
 }
 
 pub async fn run(
@@ -91,6 +93,7 @@ pub async fn run_with(
         done: done_tx,
         errors: hooks.errors,
         held: hooks.held,
+        beats: hooks.beats,
     });
     let consumer = consume::consumer(&cfg, shared, tokio::runtime::Handle::current())?;
     let prefix = cfg.kafka.topic_prefix.clone();

@@ -70,6 +70,8 @@ pub struct Shared {
     pub errors: otter_coord::control::ErrorSink,
     /// Partitions this process holds, `topic[partition]`, for its registration.
     pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// The source time (µs) of this pipeline's latest heartbeat committed here.
+    pub beats: Arc<std::sync::atomic::AtomicI64>,
 }
 
 /// Why a worker ended.
@@ -118,6 +120,8 @@ struct Plan<'a> {
     fenced: u64,
     /// Highest epoch in the batch (or before it).
     epoch: i64,
+    /// Source time (µs) of this pipeline's latest heartbeat in the batch.
+    beat: Option<i64>,
     last_order: Option<OrderKey>,
     last_at: Option<SourcePos>,
 }
@@ -431,6 +435,14 @@ impl Worker {
     }
 
     /// What of `items` still has to be applied, given the stored position.
+    fn note_beat(&self, beat: Option<i64>) {
+        if let Some(b) = beat {
+            self.shared
+                .beats
+                .fetch_max(b, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
     fn plan<'a>(&self, items: &'a [Item]) -> Plan<'a> {
         let mut p = Plan::default();
         let next = self.stored.as_ref().map(|s| s.next_offset);
@@ -459,6 +471,15 @@ impl Worker {
             match rec {
                 Record::Change { event, .. } => {
                     p.last_at = Some(event.source.at.clone());
+                    // Heartbeats are measured, never written to the target.
+                    if otter_core::heartbeat::is_heartbeat(&event.schema.table) {
+                        if let Some((pipeline, beat)) = otter_core::heartbeat::beat_of(event) {
+                            if pipeline == self.shared.pipeline {
+                                p.beat = p.beat.max(Some(beat));
+                            }
+                        }
+                        continue;
+                    }
                     p.changes.push(event);
                 }
                 Record::Schema(_) => p.ddl += 1,
@@ -540,6 +561,7 @@ impl Worker {
                 warn!(statements = plan.ddl, "schema change records are not applied yet (issue 7); apply the DDL to the target by hand");
             }
             if self.shared.dry_run {
+                self.note_beat(plan.beat);
                 self.print(&stmts, items);
                 m.skipped
                     .with_label_values(&[pipeline, "dry_run"])
@@ -558,6 +580,7 @@ impl Worker {
             };
             match self.shared.target.commit(&commit).await {
                 Ok(took) => {
+                    self.note_beat(plan.beat);
                     m.batches.with_label_values(&[pipeline]).inc();
                     m.events.with_label_values(&[pipeline]).inc_by(events);
                     m.batch_events

@@ -127,6 +127,11 @@ pub struct CaptureTuning {
     /// to 30 s).
     #[serde(default = "default_retry_ms")]
     pub retry_ms: u64,
+    /// How often capture writes its heartbeat row on the source (`otter.heartbeat`,
+    /// see `otter_core::heartbeat`), from which apply measures end-to-end lag,
+    /// milliseconds; 0 = never. Needs CREATE, INSERT and UPDATE on `otter.*`.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
 }
 
 impl Default for CaptureTuning {
@@ -135,6 +140,7 @@ impl Default for CaptureTuning {
             position_interval_ms: default_position_interval_ms(),
             max_in_flight: default_max_in_flight(),
             retry_ms: default_retry_ms(),
+            heartbeat_ms: default_heartbeat_ms(),
         }
     }
 }
@@ -183,6 +189,9 @@ fn default_position_interval_ms() -> u64 {
 }
 fn default_max_in_flight() -> usize {
     100_000
+}
+fn default_heartbeat_ms() -> u64 {
+    1_000
 }
 fn default_retry_ms() -> u64 {
     500
@@ -361,7 +370,11 @@ impl TableFilter {
         })
     }
 
+    /// Whether `table` is captured. The heartbeat table always is.
     pub fn allows(&self, table: &otter_core::TableId) -> bool {
+        if otter_core::heartbeat::is_heartbeat(table) {
+            return true;
+        }
         let name = format!("{}.{}", table.db, table.table);
         (self.include.is_empty() || self.include.iter().any(|r| r.is_match(&name)))
             && !self.exclude.iter().any(|r| r.is_match(&name))

@@ -33,6 +33,8 @@ pub const BEHIND_BYTES: &str = "otter_capture_behind_bytes";
 pub const BEHIND_SECONDS: &str = "otter_capture_behind_seconds";
 /// Gauge. Source commit time (its clock) of the last stored transaction.
 pub const COMMIT_TIMESTAMP: &str = "otter_capture_source_commit_timestamp_seconds";
+/// Counter. Heartbeat rows published (not counted as events). Labels: `pipeline`.
+pub const HEARTBEATS: &str = "otter_capture_heartbeats_published_total";
 
 pub const ALL: &[&str] = &[
     EVENTS_PUBLISHED,
@@ -47,6 +49,7 @@ pub const ALL: &[&str] = &[
     BEHIND_BYTES,
     BEHIND_SECONDS,
     COMMIT_TIMESTAMP,
+    HEARTBEATS,
 ];
 
 /// Handles for one pipeline, created once.
@@ -64,6 +67,7 @@ pub struct Metrics {
     pub behind_bytes: IntGaugeVec,
     pub behind_seconds: prometheus::GaugeVec,
     pub commit_timestamp: IntGaugeVec,
+    pub heartbeats: IntCounterVec,
     /// What `/readyz` answers.
     pub health: std::sync::Arc<otter_telemetry::Health>,
 }
@@ -97,6 +101,7 @@ impl Metrics {
         )?;
         registry.register(Box::new(behind_seconds.clone()))?;
         Ok(Metrics {
+            heartbeats: counter(HEARTBEATS, "heartbeat rows published", &["pipeline"])?,
             source_head: gauge(SOURCE_HEAD, "source binlog head", &["pipeline", "part"])?,
             behind_bytes: gauge(BEHIND_BYTES, "binlog bytes not yet stored", &["pipeline"])?,
             behind_seconds,

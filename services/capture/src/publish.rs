@@ -148,6 +148,8 @@ pub struct PublishStats {
     pub changes: u64,
     /// Changes by op: insert, update, delete.
     pub ops: [u64; 3],
+    /// Heartbeat rows published (counted apart from changes).
+    pub beats: u64,
     pub transactions: u64,
 }
 
@@ -318,12 +320,16 @@ impl Publisher {
             return Err(PublishError::Encode { at, source });
         }
         if let Item::Change(e) = item {
-            self.stats.changes += 1;
-            self.stats.ops[match e.op {
-                otter_core::Op::Insert => 0,
-                otter_core::Op::Update => 1,
-                otter_core::Op::Delete => 2,
-            }] += 1;
+            if otter_core::heartbeat::is_heartbeat(&e.schema.table) {
+                self.stats.beats += 1;
+            } else {
+                self.stats.changes += 1;
+                self.stats.ops[match e.op {
+                    otter_core::Op::Insert => 0,
+                    otter_core::Op::Update => 1,
+                    otter_core::Op::Delete => 2,
+                }] += 1;
+            }
         }
         if let Some(first) = records.as_slice().first() {
             self.origins

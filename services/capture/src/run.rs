@@ -110,9 +110,66 @@ pub async fn run_as(
         metrics.clone(),
         cfg.pipeline.clone(),
     ));
+    let beat = (cfg.capture.heartbeat_ms > 0).then(|| {
+        Source::new(
+            &cfg.source.url,
+            Duration::from_millis(cfg.source.connect_timeout_ms),
+        )
+        .map(|s| tokio::spawn(heartbeat(s, cfg.pipeline.clone(), cfg.capture.heartbeat_ms)))
+    });
     let result = sessions(&cfg, &source, &metrics, &mut shutdown, stop_at, &authority).await;
     probe.abort();
+    if let Some(Ok(task)) = beat {
+        task.abort();
+    }
     result
+}
+
+/// Writes this pipeline's heartbeat row on the source every `every_ms` (see
+/// `otter_core::heartbeat`). Trouble is logged (once a minute at most) and retried;
+/// capture itself never depends on it.
+async fn heartbeat(source: Source, pipeline: String, every_ms: u64) {
+    use mysql_async::prelude::Queryable;
+    let mut conn: Option<mysql_async::Conn> = None;
+    let mut warned: Option<std::time::Instant> = None;
+    let db = otter_core::heartbeat::DB;
+    let table = otter_core::heartbeat::TABLE;
+    loop {
+        let result: Result<(), String> = async {
+            if conn.is_none() {
+                let mut c = source.connect().await.map_err(|e| chain(&e))?;
+                c.query_drop(format!("CREATE DATABASE IF NOT EXISTS `{db}`"))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                c.query_drop(format!(
+                    "CREATE TABLE IF NOT EXISTS `{db}`.`{table}` (pipeline VARCHAR(64) PRIMARY KEY, beat_us BIGINT NOT NULL)"
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+                conn = Some(c);
+            }
+            let c = conn.as_mut().ok_or("no connection")?;
+            c.exec_drop(
+                format!(
+                    "INSERT INTO `{db}`.`{table}` (pipeline, beat_us) \
+                     VALUES (?, CAST(UNIX_TIMESTAMP(NOW(6)) * 1000000 AS SIGNED)) \
+                     ON DUPLICATE KEY UPDATE beat_us = VALUES(beat_us)"
+                ),
+                (pipeline.as_str(),),
+            )
+            .await
+            .map_err(|e| e.to_string())
+        }
+        .await;
+        if let Err(e) = result {
+            conn = None;
+            if warned.is_none_or(|w| w.elapsed() > Duration::from_secs(60)) {
+                warn!(pipeline, error = %e, "cannot write the heartbeat on the source: end-to-end lag cannot be measured; grant CREATE, INSERT, UPDATE on `otter`.* (and create database `otter`) to capture's user");
+                warned = Some(std::time::Instant::now());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(every_ms)).await;
+    }
 }
 
 /// Every 5 s: the source's head and clock, against the stored position, into the
@@ -513,6 +570,7 @@ async fn save_position(
 #[derive(Default)]
 struct Counted {
     ops: [u64; 3],
+    beats: u64,
     records: u64,
     bytes: u64,
     transactions: u64,
@@ -537,6 +595,11 @@ impl Counted {
                 m.events.with_label_values(&[pipeline, op]),
             );
         }
+        bump(
+            &mut self.beats,
+            p.stats.beats,
+            m.heartbeats.with_label_values(&[pipeline]),
+        );
         bump(
             &mut self.records,
             p.stats.records,

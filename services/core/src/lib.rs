@@ -10,6 +10,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod heartbeat;
 pub mod position;
 pub mod topic;
 pub mod url;

@@ -95,13 +95,14 @@ async fn kill9_of_the_active_capture_hands_over_to_the_standby_within_10s() {
     )
     .await;
     assert_eq!(rows as u64, transactions * 2);
-    // Status says which apply instance holds what: all 4 partitions, each once.
+    // Status says which apply instance holds what: all 6 partitions (t, log and the
+    // heartbeat table, 2 each), each once.
     let s = p
         .wait_status(
             Duration::from_secs(10),
             "both applies to report partitions",
             &names,
-            |s| held(s).len() == 4,
+            |s| held(s).len() == 6,
         )
         .await;
     let h = held(&s);
@@ -588,9 +589,73 @@ async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
         metric(&idle, "otter_capture_events_published_total", &[]),
         0.0
     );
+    // t, log and the heartbeat table, 2 partitions each.
     let app = http_get(&apply_ep, "/metrics").await.1;
     assert_eq!(
         metric(&app, "otter_apply_partitions", &["state=\"held\""]),
-        4.0
+        6.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_stays_low_on_an_idle_source_rises_while_paused_and_recovers() {
+    let p = Ctl::new("lag");
+    schema(&p.db).await;
+    let def = p.write("p.toml", &p.definition(""));
+    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    let names = ["lcap", "lapp"];
+    let _cap = p.serve("capture", "lcap");
+    let _app = p.serve("apply", "lapp");
+    p.wait_status(
+        Duration::from_secs(30),
+        "capture and apply running",
+        &names,
+        |s| capture_running(s) && s["apply"][0]["status"] == "applying",
+    )
+    .await;
+    let nodes: Value = serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
+    let ep = nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["instance"] == "lapp")
+        .and_then(|n| n["metrics"].as_str())
+        .expect("apply's endpoint")
+        .to_owned();
+    let lag = || async {
+        let m = http_get(&ep, "/metrics").await.1;
+        m.contains("otter_apply_lag_seconds{")
+            .then(|| metric(&m, "otter_apply_lag_seconds", &[]))
+    };
+    kit::eventually(
+        Duration::from_secs(20),
+        "a first heartbeat to arrive",
+        || async { Ok(lag().await.filter(|l| *l < 3.0)) },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs(&names)));
+    // Nothing is written to this pipeline's tables: the lag must stay near the 1 s
+    // heartbeat interval, not grow with the idle time.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let l = lag().await.expect("lag");
+        assert!(l < 3.0, "idle source, lag {l} s\n{}", p.logs(&names));
+    }
+    let m = http_get(&ep, "/metrics").await.1;
+    let offset = metric(&m, "otter_apply_source_clock_offset_seconds", &[]);
+    assert!(
+        m.contains("otter_apply_source_clock_offset_seconds{") && offset.abs() < 1.0,
+        "the source clock is read (same machine: offset ~0): {offset}"
+    );
+    // Paused: nothing moves, and the lag says so by growing.
+    p.ok(&["pipeline", "pause", &p.name]);
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let paused = lag().await.expect("lag");
+    assert!(paused > 4.0, "lag while paused for 6 s: {paused}");
+    p.ok(&["pipeline", "resume", &p.name]);
+    kit::eventually(Duration::from_secs(30), "the lag to fall back", || async {
+        Ok(lag().await.filter(|l| *l < 3.0))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs(&names)));
 }
