@@ -122,15 +122,17 @@ pub async fn serve(
         metrics.leader.with_label_values(&[pipeline]).set(1);
         let ended = lead(&control, &leadership, &zk, &zk_cfg, &metrics, &mut shutdown).await;
         metrics.leader.with_label_values(&[pipeline]).set(0);
-        leadership.release(&zk).await;
+        if let Err(e @ CaptureError::Fenced { .. }) = &ended {
+            error!(pipeline, error = %chain(e), "leadership lost: stopped publishing; contending again (check ZooKeeper reachability and pauses of this process)");
+            control
+                .errors()
+                .report(e.code(), ErrorClass::Transient, chain(e));
+        }
+        // Deleting the election node lets a standby take over at once; with ZooKeeper
+        // unreachable the node goes with the session instead, so do not wait for it.
+        let _ = tokio::time::timeout(Duration::from_secs(1), leadership.release(&zk)).await;
         match ended {
-            Ok(()) => {}
-            Err(e @ CaptureError::Fenced { .. }) => {
-                error!(pipeline, error = %chain(&e), "leadership lost: stopped publishing; contending again (check ZooKeeper reachability and pauses of this process)");
-                control
-                    .errors()
-                    .report(e.code(), ErrorClass::Transient, chain(&e));
-            }
+            Ok(()) | Err(CaptureError::Fenced { .. }) => {}
             Err(e) => break Err(e),
         }
     };

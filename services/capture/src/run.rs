@@ -442,6 +442,7 @@ async fn session(
     ));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut saved: Option<SourcePos> = None;
+    let writer = PositionWriter::start(store, metrics.clone(), pipeline.to_owned());
     let mut counted = Counted::default();
     let result: Result<(), CaptureError> = async {
         loop {
@@ -451,7 +452,7 @@ async fn session(
                 _ = tick.tick() => {
                     authority.check(|| decoder.file().to_owned())?;
                     publisher.poll_acked()?;
-                    save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await?;
+                    save_position(&writer, &publisher, &mut saved, &info)?;
                     counted.report(&decoder, &publisher, metrics, pipeline);
                 }
                 ev = stream.next() => {
@@ -491,13 +492,20 @@ async fn session(
     // leader sends nothing more and leaves the position to its successor.
     if let Err(e @ CaptureError::Fenced { .. }) = result {
         publisher.abandon();
+        writer.task.abort();
         stream.close().await;
         return Err(e);
     }
     let flushed = publisher.flush().await;
     let stored = match authority.check(|| decoder.file().to_owned()) {
-        Ok(()) => save_position(&mut store, &publisher, &mut saved, &info, metrics, pipeline).await,
-        Err(e) => Err(e),
+        Ok(()) => match save_position(&writer, &publisher, &mut saved, &info) {
+            Ok(()) => writer.finish().await,
+            Err(e) => Err(e),
+        },
+        Err(e) => {
+            writer.task.abort();
+            Err(e)
+        }
     };
     counted.report(&decoder, &publisher, metrics, pipeline);
     stream.close().await;
@@ -515,55 +523,120 @@ async fn session(
     })
 }
 
-async fn save_position(
-    store: &mut PositionStore,
+/// Hands the acknowledged position to the writer, when it moved.
+fn save_position(
+    writer: &PositionWriter,
     publisher: &Publisher,
     saved: &mut Option<SourcePos>,
     info: &ServerInfo,
-    metrics: &Metrics,
-    pipeline: &str,
 ) -> Result<(), CaptureError> {
+    writer.check()?;
     let Some(acked) = publisher.acknowledged() else {
         return Ok(());
     };
     if saved.as_ref() == Some(&acked.next) {
         return Ok(());
     }
-    store
-        .save(&CapturePosition {
-            file: acked.next.file.clone(),
-            offset: acked.next.offset,
-            gtids: acked.gtids.to_string(),
-            source_server_id: info.server_id,
-            updated_ms: now_ms(),
-            source_ts: acked.timestamp,
-            schema_versions: acked
-                .versions
-                .iter()
-                .map(|(t, &version)| TableVersion {
-                    db: t.db.clone(),
-                    table: t.table.clone(),
-                    version,
-                })
-                .collect(),
-        })
-        .await?;
-    metrics
-        .position
-        .with_label_values(&[pipeline, "file"])
-        .set(i64::from(acked.next.file_seq()));
-    metrics
-        .position
-        .with_label_values(&[pipeline, "offset"])
-        .set(acked.next.offset as i64);
-    if acked.timestamp > 0 {
-        metrics
-            .commit_timestamp
-            .with_label_values(&[pipeline])
-            .set(i64::from(acked.timestamp));
-    }
+    writer.send(CapturePosition {
+        file: acked.next.file.clone(),
+        offset: acked.next.offset,
+        gtids: acked.gtids.to_string(),
+        source_server_id: info.server_id,
+        updated_ms: now_ms(),
+        source_ts: acked.timestamp,
+        schema_versions: acked
+            .versions
+            .iter()
+            .map(|(t, &version)| TableVersion {
+                db: t.db.clone(),
+                table: t.table.clone(),
+                version,
+            })
+            .collect(),
+    });
     *saved = Some(acked.next.clone());
     Ok(())
+}
+
+/// Writes positions to ZooKeeper beside the capture loop, so a write waiting on an
+/// unreachable ZooKeeper does not stop publishing while the lease lasts (the lease,
+/// checked before every publish, is what bounds that). At most one write is in flight,
+/// the latest position wins, writes stay in order (compare-and-set on the version the
+/// previous write returned); the first error is kept and ends the session at the next
+/// tick.
+struct PositionWriter {
+    tx: watch::Sender<Option<CapturePosition>>,
+    failed: Arc<std::sync::Mutex<Option<otter_coord::CoordError>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl PositionWriter {
+    fn start(mut store: PositionStore, metrics: Metrics, pipeline: String) -> PositionWriter {
+        let (tx, mut rx) = watch::channel::<Option<CapturePosition>>(None);
+        let failed = Arc::new(std::sync::Mutex::new(None));
+        let slot = failed.clone();
+        let task = tokio::spawn(async move {
+            let p = pipeline.as_str();
+            loop {
+                // Ends once the sender is gone and the last position is written.
+                let closed = rx.changed().await.is_err();
+                let Some(pos) = rx.borrow_and_update().clone() else {
+                    if closed {
+                        return;
+                    }
+                    continue;
+                };
+                if let Err(e) = store.save(&pos).await {
+                    if let Ok(mut f) = slot.lock() {
+                        *f = Some(e);
+                    }
+                    return;
+                }
+                let seq = SourcePos::new(pos.file.clone(), pos.offset).file_seq();
+                metrics
+                    .position
+                    .with_label_values(&[p, "file"])
+                    .set(i64::from(seq));
+                metrics
+                    .position
+                    .with_label_values(&[p, "offset"])
+                    .set(pos.offset as i64);
+                if pos.source_ts > 0 {
+                    metrics
+                        .commit_timestamp
+                        .with_label_values(&[p])
+                        .set(i64::from(pos.source_ts));
+                }
+                if closed {
+                    return;
+                }
+            }
+        });
+        PositionWriter { tx, failed, task }
+    }
+
+    fn check(&self) -> Result<(), CaptureError> {
+        match self.failed.lock().ok().and_then(|mut f| f.take()) {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    fn send(&self, pos: CapturePosition) {
+        self.tx.send_replace(Some(pos));
+    }
+
+    /// Waits until the last position handed over is written (or failed).
+    async fn finish(self) -> Result<(), CaptureError> {
+        let PositionWriter { tx, failed, task } = self;
+        drop(tx);
+        let _ = task.await;
+        let e = failed.lock().ok().and_then(|mut f| f.take());
+        match e {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Turns the decoder's and publisher's running totals into counter increments.

@@ -60,7 +60,8 @@ async fn without_zookeeper_apply_goes_on_and_capture_stops_at_its_lease() {
         p.logs(&names)
     );
     assert!(
-        cap_log.contains("leadership lost") && cap_log.contains("waiting for ZooKeeper"),
+        cap_log.contains("leadership lost: stopped publishing")
+            && cap_log.contains("ZooKeeper unreachable"),
         "capture says it lost its lease and waits:\n{}",
         tail(&cap_log, 30)
     );
