@@ -586,7 +586,31 @@ impl PositionWriter {
                     }
                     continue;
                 };
-                if let Err(e) = store.save(&pos).await {
+                // A lost connection leaves the write's outcome unknown: re-read the
+                // node (it must hold what this store wrote or was writing) and retry,
+                // while the loop goes on publishing within its lease. Past 15 s the
+                // error ends the session (a standalone capture has no lease to stop it).
+                let mut pos = pos;
+                let mut result = store.save(&pos).await;
+                let since = std::time::Instant::now();
+                while let Err(e) = &result {
+                    if e.class() != otter_core::ErrorClass::Transient
+                        || since.elapsed() > Duration::from_secs(15)
+                    {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    result = match store.resync().await {
+                        Ok(()) => {
+                            if let Some(newer) = rx.borrow_and_update().clone() {
+                                pos = newer;
+                            }
+                            store.save(&pos).await
+                        }
+                        Err(e) => Err(e),
+                    };
+                }
+                if let Err(e) = result {
                     if let Ok(mut f) = slot.lock() {
                         *f = Some(e);
                     }

@@ -52,6 +52,11 @@ pub struct PositionStore {
     path: String,
     /// Version of the node as this process last saw it; `None` before the first read.
     version: Option<i32>,
+    /// What this store last wrote successfully, and what it is writing now: after a
+    /// lost connection (outcome unknown) the node must hold one of the two, or another
+    /// process wrote it.
+    written: Option<Vec<u8>>,
+    attempted: Option<Vec<u8>>,
 }
 
 impl PositionStore {
@@ -64,6 +69,8 @@ impl PositionStore {
             zk,
             path: Self::path_for(pipeline),
             version: None,
+            written: None,
+            attempted: None,
         }
     }
 
@@ -110,6 +117,7 @@ impl PositionStore {
             what: "capture position",
             source,
         })?;
+        self.attempted = Some(data.clone());
         match self.version {
             Some(v) => match self.zk.client.set_data(&self.path, &data, Some(v)).await {
                 Ok(stat) => self.version = Some(stat.version),
@@ -142,6 +150,41 @@ impl PositionStore {
                 }
             }
         }
+        self.written = self.attempted.take();
         Ok(())
+    }
+
+    /// After a failed [`PositionStore::save`] whose outcome is unknown (connection
+    /// lost): re-reads the node and adopts its version if it holds what this store
+    /// wrote or was writing; anything else means another process owns it now
+    /// ([`CoordError::Conflict`]).
+    pub async fn resync(&mut self) -> Result<(), CoordError> {
+        let expected = self.version.unwrap_or(-1);
+        match self.zk.client.get_data(&self.path).await {
+            Ok((data, stat)) => {
+                let ours =
+                    Some(&data) == self.attempted.as_ref() || Some(&data) == self.written.as_ref();
+                if !ours {
+                    return Err(CoordError::Conflict {
+                        path: self.path.clone(),
+                        expected,
+                    });
+                }
+                if Some(&data) == self.attempted.as_ref() {
+                    self.written = self.attempted.take();
+                }
+                self.version = Some(stat.version);
+                Ok(())
+            }
+            Err(zookeeper_client::Error::NoNode) if self.written.is_none() => {
+                self.version = None;
+                Ok(())
+            }
+            Err(zookeeper_client::Error::NoNode) => Err(CoordError::Conflict {
+                path: self.path.clone(),
+                expected,
+            }),
+            Err(e) => Err(self.zk()(e)),
+        }
     }
 }

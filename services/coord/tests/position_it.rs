@@ -92,3 +92,19 @@ async fn garbage_in_the_position_node_is_reported_not_guessed() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn resync_adopts_only_what_this_store_wrote() {
+    let root = format!("/otter-it/{}", kit::unique("coord"));
+    let mut mine = store(&root).await;
+    let mut other = store(&root).await;
+    mine.save(&pos(100)).await.expect("first write");
+    // The node holds what this store wrote: resync keeps it the owner.
+    mine.resync().await.expect("own data");
+    mine.save(&pos(150)).await.expect("still the owner");
+    // Someone else wrote since: resync refuses instead of adopting their version.
+    other.load().await.expect("read");
+    other.save(&pos(200)).await.expect("takes over");
+    let err = mine.resync().await.expect_err("not ours any more");
+    assert!(matches!(err, CoordError::Conflict { .. }), "{err}");
+}
