@@ -32,6 +32,9 @@ pub struct PipelineStatus {
     /// Source time now minus the source commit time of the last captured transaction
     /// (both by the source's clock); 0 when caught up.
     pub lag_seconds: Option<i64>,
+    /// Why the pipeline looks stuck: running, the source ahead, and the stored position
+    /// not moving (with heartbeats on, a healthy capture stores one every second).
+    pub stuck: Option<String>,
     pub last_error: Option<LastError>,
 }
 
@@ -74,7 +77,13 @@ pub async fn gather(ctx: &Ctx, name: &str) -> Result<PipelineStatus, Failure> {
         (_, Some(p), Some(now)) if p.source_ts > 0 => Some((now - i64::from(p.source_ts)).max(0)),
         _ => None,
     };
+    let stuck = stuck(
+        state.as_deref(),
+        caught_up,
+        position.as_ref().map(|p| now_ms() - p.updated_ms),
+    );
     Ok(PipelineStatus {
+        stuck,
         name: name.to_owned(),
         state,
         capture_standbys: contenders.iter().skip(1).cloned().collect(),
@@ -90,6 +99,24 @@ pub async fn gather(ctx: &Ctx, name: &str) -> Result<PipelineStatus, Failure> {
         lag_seconds,
         last_error: topo.last_error(name).await?,
     })
+}
+
+/// Seconds a running pipeline's stored position may stay still while the source is
+/// ahead before `status` calls it stuck.
+const STUCK_AFTER_MS: i64 = 30_000;
+
+fn stuck(
+    state: Option<&str>,
+    caught_up: Option<bool>,
+    position_age_ms: Option<i64>,
+) -> Option<String> {
+    match (state, caught_up, position_age_ms) {
+        (Some("running"), Some(false), Some(age)) if age > STUCK_AFTER_MS => Some(format!(
+            "the source moved but the capture position has not for {}s",
+            age / 1000
+        )),
+        _ => None,
+    }
 }
 
 /// The source's binlog head (`file:offset`) and current time (its clock, seconds).
@@ -146,7 +173,10 @@ pub async fn status(ctx: &Ctx, name: Option<&str>) -> Result<(), Failure> {
                 "capture": s.capture_active,
                 "standbys": s.capture_standbys.len(),
                 "apply": s.apply.len(),
-                "lag": s.lag_seconds.map(|l| format!("{l}s")),
+                "lag": match (&s.stuck, s.lag_seconds) {
+                    (Some(_), _) => Some("STUCK".to_owned()),
+                    (None, l) => l.map(|l| format!("{l}s")),
+                },
                 "rate": format!("{:.0}/s", s.apply_rate),
                 "last error": s.last_error.as_ref().map(|e| format!("{} ({})", e.code, age(e.at_ms))),
             })
@@ -242,6 +272,9 @@ fn detail(s: &PipelineStatus) {
             _ => "unknown".into(),
         },
     ));
+    if let Some(why) = &s.stuck {
+        lines.push(("STUCK", why.clone()));
+    }
     lines.push((
         "last error",
         match &s.last_error {
@@ -296,4 +329,30 @@ pub async fn nodes(ctx: &Ctx) -> Result<(), Failure> {
         rows,
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_running_pipeline_behind_a_moving_source_with_a_still_position_is_stuck() {
+        assert!(stuck(Some("running"), Some(false), Some(31_000)).is_some());
+        assert!(
+            stuck(Some("running"), Some(false), Some(5_000)).is_none(),
+            "moving recently"
+        );
+        assert!(
+            stuck(Some("running"), Some(true), Some(600_000)).is_none(),
+            "idle source"
+        );
+        assert!(
+            stuck(Some("paused"), Some(false), Some(600_000)).is_none(),
+            "paused on purpose"
+        );
+        assert!(
+            stuck(Some("running"), None, Some(600_000)).is_none(),
+            "source unknown"
+        );
+    }
 }
