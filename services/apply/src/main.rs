@@ -75,7 +75,9 @@ async fn run_apply(config: PathBuf, check: bool, metrics_listen: String) -> anyh
     }
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    endpoint(&metrics_listen, &registry, &metrics.health).await?;
+    otter_telemetry::expose(&metrics_listen, &registry, &metrics.health)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let rx = otter_coord::control::shutdown_signal();
     let hooks = run::Hooks::default();
     let lag = tokio::spawn(otter_apply::lag::run(
@@ -105,7 +107,9 @@ async fn serve(
     let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("apply"));
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    let endpoint = endpoint(&metrics_listen, &registry, &metrics.health).await?;
+    let endpoint = otter_telemetry::expose(&metrics_listen, &registry, &metrics.health)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let shutdown = otter_coord::control::shutdown_signal();
     match otter_apply::managed::serve(settings, &pipeline, &instance, &endpoint, metrics, shutdown)
         .await
@@ -116,19 +120,6 @@ async fn serve(
             Ok(false)
         }
     }
-}
-
-/// Serves /metrics, /healthz and /readyz; returns the bound `host:port`.
-async fn endpoint(
-    listen: &str,
-    registry: &prometheus::Registry,
-    health: &std::sync::Arc<otter_telemetry::Health>,
-) -> anyhow::Result<String> {
-    let addr = otter_telemetry::serve(listen, registry.clone(), health.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {listen}: {e}"))?;
-    tracing::info!("metrics on http://{addr}/metrics, health on /healthz and /readyz");
-    Ok(addr.to_string())
 }
 
 fn main() -> std::process::ExitCode {

@@ -73,7 +73,9 @@ async fn serve(
     let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("capture"));
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    let endpoint = endpoint(&metrics_listen, &registry, &metrics.health).await?;
+    let endpoint = otter_telemetry::expose(&metrics_listen, &registry, &metrics.health)
+        .await
+        .map_err(anyhow::Error::msg)?;
     match otter_capture::managed::serve(
         settings,
         &pipeline,
@@ -109,7 +111,9 @@ async fn run_capture(
     }
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    endpoint(&metrics_listen, &registry, &metrics.health).await?;
+    otter_telemetry::expose(&metrics_listen, &registry, &metrics.health)
+        .await
+        .map_err(anyhow::Error::msg)?;
     let rx = otter_coord::control::shutdown_signal();
     let stopping = stop_at.is_some();
     match run::run(cfg, metrics, rx, stop_at).await {
@@ -131,19 +135,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()?)
-}
-
-/// Serves /metrics, /healthz and /readyz; returns the bound `host:port`.
-async fn endpoint(
-    listen: &str,
-    registry: &prometheus::Registry,
-    health: &std::sync::Arc<otter_telemetry::Health>,
-) -> anyhow::Result<String> {
-    let addr = otter_telemetry::serve(listen, registry.clone(), health.clone())
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {listen}: {e}"))?;
-    tracing::info!("metrics on http://{addr}/metrics, health on /healthz and /readyz");
-    Ok(addr.to_string())
 }
 
 fn main() -> std::process::ExitCode {

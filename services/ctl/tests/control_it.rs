@@ -20,6 +20,29 @@ fn capture_running(s: &Value) -> bool {
     s["capture_status"] == "active"
 }
 
+async fn wait_running(p: &Ctl, names: &[&str]) {
+    p.wait_status(
+        Duration::from_secs(30),
+        "capture and apply running",
+        names,
+        |s| capture_running(s) && s["apply"][0]["status"] == "applying",
+    )
+    .await;
+}
+
+/// The `host:port` of `instance`'s metrics endpoint, from its registration.
+fn endpoint_of(p: &Ctl, instance: &str) -> String {
+    let nodes: Value = serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
+    nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["instance"] == instance)
+        .and_then(|n| n["metrics"].as_str())
+        .unwrap_or_else(|| panic!("{instance} registers its metrics endpoint: {nodes:#}"))
+        .to_owned()
+}
+
 async fn wait_leader_and_standby(p: &Ctl, names: &[&str]) {
     p.wait_status(
         Duration::from_secs(30),
@@ -127,13 +150,7 @@ async fn pause_resume_mapping_change_and_delete_under_load() {
     let names = ["cap", "app"];
     let _cap = p.serve("capture", "cap");
     let _app = p.serve("apply", "app");
-    p.wait_status(
-        Duration::from_secs(30),
-        "capture and apply running",
-        &names,
-        |s| capture_running(s) && s["apply"][0]["status"] == "applying",
-    )
-    .await;
+    wait_running(&p, &names).await;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     // Inserts only: a row's `note` then tells which mapping applied its insert.
     let load = workload(p.db.clone(), stop_rx, false);
@@ -513,17 +530,7 @@ async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
     wait_leader_and_standby(&p, &names).await;
     let s = p.status();
     let leader = active(&s).expect("leader");
-    let nodes: Value = serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
-    let endpoint = |instance: &str| -> String {
-        nodes
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|n| n["instance"] == instance)
-            .and_then(|n| n["metrics"].as_str())
-            .unwrap_or_else(|| panic!("{instance} registers its metrics endpoint: {nodes:#}"))
-            .to_owned()
-    };
+    let endpoint = |instance: &str| endpoint_of(&p, instance);
     let standby = if leader == "mcap-a" {
         "mcap-b"
     } else {
@@ -606,22 +613,8 @@ async fn lag_stays_low_on_an_idle_source_rises_while_paused_and_recovers() {
     let names = ["lcap", "lapp"];
     let _cap = p.serve("capture", "lcap");
     let _app = p.serve("apply", "lapp");
-    p.wait_status(
-        Duration::from_secs(30),
-        "capture and apply running",
-        &names,
-        |s| capture_running(s) && s["apply"][0]["status"] == "applying",
-    )
-    .await;
-    let nodes: Value = serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
-    let ep = nodes
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["instance"] == "lapp")
-        .and_then(|n| n["metrics"].as_str())
-        .expect("apply's endpoint")
-        .to_owned();
+    wait_running(&p, &names).await;
+    let ep = endpoint_of(&p, "lapp");
     let lag = || async {
         let m = http_get(&ep, "/metrics").await.1;
         m.contains("otter_apply_lag_seconds{")

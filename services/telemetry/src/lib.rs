@@ -107,6 +107,19 @@ pub async fn serve(
     Ok(addr)
 }
 
+/// [`serve`], logging where, for a service's start-up; the error names the address.
+pub async fn expose(
+    listen: &str,
+    registry: &Registry,
+    health: &Arc<Health>,
+) -> Result<String, String> {
+    let addr = serve(listen, registry.clone(), health.clone())
+        .await
+        .map_err(|e| format!("cannot serve metrics on {listen}: {e}"))?;
+    tracing::info!("metrics on http://{addr}/metrics, health on /healthz and /readyz");
+    Ok(addr.to_string())
+}
+
 /// Logs to stderr: `RUST_LOG` filters (default `info`); `OTTER_LOG_FORMAT=json` gives
 /// one JSON object per line; colours only on a terminal.
 pub fn init_tracing() {
