@@ -453,12 +453,9 @@ impl Worker {
                 p.duplicates += 1;
                 continue;
             }
-            if let Some(e) = item.epoch {
-                if e < p.epoch {
-                    p.fenced += 1;
-                    continue;
-                }
-                p.epoch = e;
+            if !admit_epoch(&mut p.epoch, item.epoch) {
+                p.fenced += 1;
+                continue;
             }
             let Ok(rec) = &item.rec else { continue };
             let o = rec.order();
@@ -662,6 +659,21 @@ fn op_label(k: StmtKind) -> &'static str {
     }
 }
 
+/// Whether a record published under capture epoch `epoch` may be applied, given the
+/// highest epoch seen on the partition so far (raised by it): a record of a deposed
+/// leader arriving after its successor's is not. Records without an epoch (standalone
+/// capture) always pass, deduplicated by source order like any other.
+fn admit_epoch(highest: &mut i64, epoch: Option<i64>) -> bool {
+    match epoch {
+        Some(e) if e < *highest => false,
+        Some(e) => {
+            *highest = e;
+            true
+        }
+        None => true,
+    }
+}
+
 /// A record and the epoch of the capture leader that published it.
 fn decode(value: &[u8]) -> (Result<Record, RecordError>, Option<i64>) {
     match codec::decode_with_epoch(value) {
@@ -674,5 +686,31 @@ fn decode(value: &[u8]) -> (Result<Record, RecordError>, Option<i64>) {
             (Ok(rec), epoch)
         }
         Err(e) => (Err(e.into()), None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::admit_epoch;
+
+    #[test]
+    fn records_of_a_deposed_leader_after_its_successors_are_not_admitted() {
+        let mut highest = 0;
+        let stream = [
+            None,
+            Some(3),
+            Some(3),
+            Some(2),
+            Some(4),
+            Some(3),
+            None,
+            Some(4),
+        ];
+        let admitted: Vec<bool> = stream
+            .iter()
+            .map(|e| admit_epoch(&mut highest, *e))
+            .collect();
+        assert_eq!(admitted, [true, true, true, false, true, false, true, true]);
+        assert_eq!(highest, 4);
     }
 }

@@ -138,13 +138,6 @@ impl Lease {
         }
     }
 
-    /// A lease that is always valid, for a capture run without a control plane.
-    pub fn unlimited() -> Lease {
-        let l = Lease::new(Duration::ZERO);
-        l.inner.until.store(u64::MAX, Ordering::Release);
-        l
-    }
-
     fn renewed(&self, sent: Instant) {
         let until = (sent + self.inner.length)
             .duration_since(self.inner.base)
@@ -166,8 +159,7 @@ impl Lease {
             return false;
         }
         let until = self.inner.until.load(Ordering::Acquire);
-        until == u64::MAX
-            || (Instant::now().duration_since(self.inner.base).as_nanos() as u64) < until
+        (Instant::now().duration_since(self.inner.base).as_nanos() as u64) < until
     }
 
     /// Resolves once the lease is no longer valid.
