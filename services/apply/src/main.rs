@@ -44,20 +44,7 @@ enum Command {
     /// changes. Run several to share the partitions.
     ///
     /// Example: otter-apply serve --pipeline orders --zookeeper 127.0.0.1:2181
-    Serve {
-        /// The pipeline to serve.
-        #[arg(long)]
-        pipeline: String,
-        /// This process's id in ZooKeeper (default apply-<host>-<pid>).
-        #[arg(long)]
-        instance: Option<String>,
-        #[command(flatten)]
-        zk: otter_coord::zk::ZkArgs,
-        /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
-        /// port, logged and shown by `otterctl nodes`).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        metrics_listen: String,
-    },
+    Serve(otter_coord::control::ServeArgs),
     /// Compare source and target tables: row counts, per-chunk checksums by primary
     /// key (a multiset for tables without one); prints the differing keys.
     /// Exit status 0 = identical, 1 = differences, 2 = could not compare.
@@ -97,23 +84,16 @@ async fn run_apply(config: PathBuf, check: bool, metrics_listen: String) -> anyh
     }
 }
 
-async fn serve(
-    pipeline: String,
-    instance: Option<String>,
-    zk: otter_coord::zk::ZkArgs,
-    metrics_listen: String,
-) -> anyhow::Result<bool> {
-    let settings = zk.settings().map_err(anyhow::Error::msg)?;
-    let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("apply"));
+async fn serve(args: otter_coord::control::ServeArgs) -> anyhow::Result<bool> {
+    let settings = args.zk.settings().map_err(anyhow::Error::msg)?;
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    let endpoint = otter_telemetry::expose(&metrics_listen, &registry, &metrics.health)
+    let endpoint = otter_telemetry::expose(&args.metrics_listen, &registry, &metrics.health)
         .await
         .map_err(anyhow::Error::msg)?;
+    let me = args.registration("apply", &endpoint);
     let shutdown = otter_coord::control::shutdown_signal();
-    match otter_apply::managed::serve(settings, &pipeline, &instance, &endpoint, metrics, shutdown)
-        .await
-    {
+    match otter_apply::managed::serve(settings, me, metrics, shutdown).await {
         Ok(()) => Ok(true),
         Err(e) => {
             eprintln!("error: {}", otter_apply::error::chain(&e));
@@ -145,15 +125,7 @@ fn main() -> std::process::ExitCode {
             .block_on(run_apply(config, check_config, metrics_listen))
             .map(u8::from)
             .map(|ok| 1 - ok),
-        Command::Serve {
-            pipeline,
-            instance,
-            zk,
-            metrics_listen,
-        } => rt
-            .block_on(serve(pipeline, instance, zk, metrics_listen))
-            .map(u8::from)
-            .map(|ok| 1 - ok),
+        Command::Serve(args) => rt.block_on(serve(args)).map(u8::from).map(|ok| 1 - ok),
         Command::Verify(args) => rt
             .block_on(verify::run(&args))
             .map_err(|e| anyhow::anyhow!(otter_apply::error::chain(&e))),

@@ -25,17 +25,15 @@ use crate::error::{chain, ServiceError};
 use crate::metrics::Metrics;
 use crate::run::{run_with, Hooks};
 
-/// Serves `pipeline` until `shutdown` turns true or ZooKeeper refuses this process.
+/// Serves `me.pipeline` until `shutdown` turns true or ZooKeeper refuses this process.
 pub async fn serve(
     settings: ZkSettings,
-    pipeline: &str,
-    instance: &str,
-    endpoint: &str,
+    me: Instance,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServiceError> {
-    let mut me = Instance::new(instance, "apply", pipeline);
-    me.metrics = endpoint.to_owned();
+    let (pipeline, instance) = (me.pipeline.clone(), me.instance.clone());
+    let (pipeline, instance) = (pipeline.as_str(), instance.as_str());
     let control = Control::start(settings, me)
         .await
         .map_err(|e| ServiceError::Control(chain(&e)))?;

@@ -43,44 +43,24 @@ enum Command {
     /// definition changes. Run several for hot standbys.
     ///
     /// Example: otter-capture serve --pipeline orders --zookeeper 127.0.0.1:2181
-    Serve {
-        /// The pipeline to serve.
-        #[arg(long)]
-        pipeline: String,
-        /// This process's id in ZooKeeper (default capture-<host>-<pid>).
-        #[arg(long)]
-        instance: Option<String>,
-        #[command(flatten)]
-        zk: otter_coord::zk::ZkArgs,
-        /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
-        /// port, logged and shown by `otterctl nodes`).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        metrics_listen: String,
-    },
+    Serve(otter_coord::control::ServeArgs),
     /// Print the records recorded binlog files would publish, one JSON envelope per line.
     ///
     /// Example: otter-capture decode mariadb-bin.000001
     Decode(decode_cmd::DecodeArgs),
 }
 
-async fn serve(
-    pipeline: String,
-    instance: Option<String>,
-    zk: otter_coord::zk::ZkArgs,
-    metrics_listen: String,
-) -> anyhow::Result<bool> {
-    let settings = zk.settings().map_err(anyhow::Error::msg)?;
-    let instance = instance.unwrap_or_else(|| otter_coord::topology::default_instance("capture"));
+async fn serve(args: otter_coord::control::ServeArgs) -> anyhow::Result<bool> {
+    let settings = args.zk.settings().map_err(anyhow::Error::msg)?;
     let registry = prometheus::Registry::new();
     let metrics = metrics::Metrics::new(&registry)?;
-    let endpoint = otter_telemetry::expose(&metrics_listen, &registry, &metrics.health)
+    let endpoint = otter_telemetry::expose(&args.metrics_listen, &registry, &metrics.health)
         .await
         .map_err(anyhow::Error::msg)?;
+    let me = args.registration("capture", &endpoint);
     match otter_capture::managed::serve(
         settings,
-        &pipeline,
-        &instance,
-        &endpoint,
+        me,
         metrics,
         otter_coord::control::shutdown_signal(),
     )
@@ -152,14 +132,9 @@ fn main() -> std::process::ExitCode {
                 rt.block_on(run_capture(config, check_config, stop_at, metrics_listen))
             })
         }
-        Command::Serve {
-            pipeline,
-            instance,
-            zk,
-            metrics_listen,
-        } => {
+        Command::Serve(args) => {
             otter_telemetry::init_tracing();
-            runtime().and_then(|rt| rt.block_on(serve(pipeline, instance, zk, metrics_listen)))
+            runtime().and_then(|rt| rt.block_on(serve(args)))
         }
     };
     match result {

@@ -29,17 +29,15 @@ use crate::error::{chain, CaptureError};
 use crate::metrics::Metrics;
 use crate::run::{run_as, Authority};
 
-/// Serves `pipeline` until `shutdown` turns true or ZooKeeper refuses this process.
+/// Serves `me.pipeline` until `shutdown` turns true or ZooKeeper refuses this process.
 pub async fn serve(
     settings: ZkSettings,
-    pipeline: &str,
-    instance: &str,
-    endpoint: &str,
+    me: Instance,
     metrics: Metrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), CaptureError> {
-    let mut me = Instance::new(instance, "capture", pipeline);
-    me.metrics = endpoint.to_owned();
+    let (pipeline, instance) = (me.pipeline.clone(), me.instance.clone());
+    let (pipeline, instance) = (pipeline.as_str(), instance.as_str());
     let control = Control::start(settings.clone(), me).await?;
     info!(
         pipeline,

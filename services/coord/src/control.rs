@@ -425,6 +425,36 @@ async fn watch_session(
     }
 }
 
+/// The command line of `otter-capture serve` and `otter-apply serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// The pipeline to serve.
+    #[arg(long)]
+    pub pipeline: String,
+    /// This process's id in ZooKeeper (default `<service>-<host>-<pid>`).
+    #[arg(long)]
+    pub instance: Option<String>,
+    #[command(flatten)]
+    pub zk: crate::zk::ZkArgs,
+    /// Where to serve /metrics, /healthz and /readyz (`host:port`; port 0 = any free
+    /// port, logged and shown by `otterctl nodes`).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub metrics_listen: String,
+}
+
+impl ServeArgs {
+    /// This process's registration as `service`, with its metrics endpoint.
+    pub fn registration(&self, service: &str, endpoint: &str) -> Instance {
+        let id = self
+            .instance
+            .clone()
+            .unwrap_or_else(|| crate::topology::default_instance(service));
+        let mut me = Instance::new(&id, service, &self.pipeline);
+        me.metrics = endpoint.to_owned();
+        me
+    }
+}
+
 /// Turns true on SIGINT or SIGTERM: every service's shutdown request.
 pub fn shutdown_signal() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
