@@ -75,8 +75,7 @@ fn held(s: &Value) -> Vec<String> {
 async fn kill9_of_the_active_capture_hands_over_to_the_standby_within_10s() {
     let p = Ctl::new("failover");
     schema(&p.db).await;
-    let def = p.write("p.toml", &p.definition("[capture.kafka]\npartitions = 2\n"));
-    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    p.create("[capture.kafka]\npartitions = 2\n");
     let names = ["cap-a", "cap-b", "app-a", "app-b"];
     let mut caps = [p.serve("capture", "cap-a"), p.serve("capture", "cap-b")];
     let _apps = [p.serve("apply", "app-a"), p.serve("apply", "app-b")];
@@ -145,8 +144,7 @@ async fn pause_resume_mapping_change_and_delete_under_load() {
         "[capture.kafka]\npartitions = 1\n[[map]]\nsource_db = '{}'\nsource_table = 't'\nexclude = [\"note\"]\n",
         p.db
     );
-    let def = p.write("p.toml", &p.definition(&mapped));
-    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    p.create(&mapped);
     let names = ["cap", "app"];
     let _cap = p.serve("capture", "cap");
     let _app = p.serve("apply", "app");
@@ -266,8 +264,7 @@ async fn pause_resume_mapping_change_and_delete_under_load() {
 async fn a_leader_paused_past_its_session_publishes_nothing_after_it_resumes() {
     let p = Ctl::new("fence");
     schema(&p.db).await;
-    let def = p.write("p.toml", &p.definition("[capture.kafka]\npartitions = 1\n"));
-    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    p.create("[capture.kafka]\npartitions = 1\n");
     let names = ["fa", "fb", "fapp"];
     let caps = [p.serve("capture", "fa"), p.serve("capture", "fb")];
     let _app = p.serve("apply", "fapp");
@@ -522,8 +519,7 @@ async fn with_digest_acls_a_process_without_the_credentials_is_refused() {
 async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
     let p = Ctl::new("metrics");
     schema(&p.db).await;
-    let def = p.write("p.toml", &p.definition("[capture.kafka]\npartitions = 2\n"));
-    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    p.create("[capture.kafka]\npartitions = 2\n");
     let names = ["mcap-a", "mcap-b", "mapp"];
     let _caps = [p.serve("capture", "mcap-a"), p.serve("capture", "mcap-b")];
     let _app = p.serve("apply", "mapp");
@@ -608,8 +604,7 @@ async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
 async fn lag_stays_low_on_an_idle_source_rises_while_paused_and_recovers() {
     let p = Ctl::new("lag");
     schema(&p.db).await;
-    let def = p.write("p.toml", &p.definition(""));
-    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    p.create("");
     let names = ["lcap", "lapp"];
     let _cap = p.serve("capture", "lcap");
     let _app = p.serve("apply", "lapp");

@@ -19,8 +19,7 @@ async fn count(url: &str, db: &str) -> i64 {
 async fn without_zookeeper_apply_goes_on_and_capture_stops_at_its_lease() {
     let p = Ctl::new("outage");
     schema(&p.db).await;
-    let def = p.write("p.toml", &p.definition("[capture.kafka]\npartitions = 1\n"));
-    p.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    p.create("[capture.kafka]\npartitions = 1\n");
     let names = ["ocap", "oapp"];
     let _cap = p.serve("capture", "ocap");
     let mut app = p.serve("apply", "oapp");

@@ -105,6 +105,12 @@ retry_ms = 200
         )
     }
 
+    /// Creates this pipeline (running) from its definition with `extra` appended.
+    pub fn create(&self, extra: &str) {
+        let def = self.write("p.toml", &self.definition(extra));
+        self.ok(&["pipeline", "create", "-f", def.to_str().expect("utf8")]);
+    }
+
     pub fn write(&self, file: &str, text: &str) -> PathBuf {
         let p = self.dir.join(file);
         std::fs::write(&p, text).expect("write");
