@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(mariadb-server mariadb-client zookeeper cmake libcurl4-openssl-dev
-  pkg-config python3-pip kcat prometheus)
+  pkg-config python3-pip kcat prometheus faketime)
 
 install_packages() {
   local missing=() p

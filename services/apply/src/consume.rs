@@ -55,6 +55,8 @@ const SEEK_PATIENCE: Duration = Duration::from_secs(2);
 struct Route {
     released: Arc<AtomicBool>,
     task: JoinHandle<Outcome>,
+    /// The offset the partition started at (`None`: its beginning).
+    start: Option<i64>,
 }
 
 /// The consumer's context: owns the routes so the rebalance callback can change them.
@@ -66,9 +68,50 @@ pub struct Ctx {
     routes: Mutex<HashMap<Tp, Route>>,
     /// Workers of revoked partitions, awaited at shutdown.
     retired: Mutex<Vec<JoinHandle<Outcome>>>,
+    /// The broker's low and high watermarks per partition, from librdkafka's
+    /// statistics (`statistics.interval.ms`), which it learns from fetch responses.
+    marks: Mutex<HashMap<Tp, (i64, i64)>>,
 }
 
-impl ClientContext for Ctx {}
+/// The part of librdkafka's statistics JSON read here.
+#[derive(serde::Deserialize)]
+struct Stats {
+    #[serde(default)]
+    topics: HashMap<String, StatsTopic>,
+}
+
+#[derive(serde::Deserialize)]
+struct StatsTopic {
+    #[serde(default)]
+    partitions: HashMap<String, StatsPartition>,
+}
+
+#[derive(serde::Deserialize)]
+struct StatsPartition {
+    lo_offset: i64,
+    hi_offset: i64,
+}
+
+impl ClientContext for Ctx {
+    fn stats_raw(&self, statistics: &[u8]) {
+        let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else {
+            tracing::debug!("unreadable librdkafka statistics");
+            return;
+        };
+        let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+        for (topic, t) in stats.topics {
+            let topic: Arc<str> = topic.into();
+            for (p, part) in t.partitions {
+                // "-1" is librdkafka's internal unassigned partition.
+                if let Ok(p) = p.parse::<i32>() {
+                    if p >= 0 && part.hi_offset >= 0 {
+                        marks.insert((topic.clone(), p), (part.lo_offset.max(0), part.hi_offset));
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn rebalance(
@@ -154,9 +197,17 @@ impl Ctx {
                 seeked_at: None,
             };
             let span = tracing::info_span!("partition", pipeline = %self.shared.pipeline, topic = %topic, partition);
+            let start = stored.as_ref().map(|s| s.next_offset);
             let worker = Worker::new(self.shared.clone(), topic.clone(), partition, stored);
             let task = self.handle.spawn(worker.run(inbox).instrument(span));
-            routes.insert((topic, partition), Route { released, task });
+            routes.insert(
+                (topic, partition),
+                Route {
+                    released,
+                    task,
+                    start,
+                },
+            );
         }
         self.set_held(&routes);
         info!(
@@ -316,6 +367,7 @@ pub fn consumer(
         me: OnceLock::new(),
         routes: Mutex::new(HashMap::new()),
         retired: Mutex::new(Vec::new()),
+        marks: Mutex::new(HashMap::new()),
     };
     let mut client = ClientConfig::new();
     // librdkafka's own tracing (e.g. `cgrp,consumer`), for diagnosing group trouble.
@@ -349,6 +401,7 @@ pub fn consumer(
             cfg.kafka.metadata_refresh_ms.to_string(),
         )
         .set("partition.assignment.strategy", "range,roundrobin")
+        .set("statistics.interval.ms", "1000")
         .set("fetch.max.bytes", "52428800")
         .set(
             "queued.max.messages.kbytes",
@@ -374,6 +427,7 @@ pub fn consume(
         .map_err(ServiceError::Consumer)?;
     info!(pattern, "subscribed");
     let mut last_error_log = Instant::now() - Duration::from_secs(60);
+    let mut backlog = Backlog::default();
     while !*shutdown.borrow() {
         // Serves rebalances and errors; records go to the partition queues.
         match consumer.poll(Duration::from_millis(100)) {
@@ -392,7 +446,8 @@ pub fn consume(
             }
             Some(Err(_)) => {}
         }
-        commit_done(&consumer, &done);
+        let applied = commit_done(&consumer, &done);
+        backlog.update(&consumer, applied);
     }
     let ctx = consumer.context();
     ctx.revoke_all();
@@ -409,11 +464,17 @@ pub fn consume(
     });
     commit_done(&consumer, &done);
     consumer.unsubscribe();
+    // This process holds nothing now: neither waiting nor stalled.
+    let m = &ctx.shared.metrics;
+    let p = [ctx.shared.pipeline.as_str()];
+    m.backlog.with_label_values(&p).set(0);
+    m.stalled.with_label_values(&p).set(0.0);
     Ok(())
 }
 
-/// Mirrors positions committed to the target into the group's offsets.
-fn commit_done(consumer: &BaseConsumer<Ctx>, done: &StdReceiver<Done>) {
+/// Mirrors positions committed to the target into the group's offsets (not in a dry
+/// run); returns the latest position per partition.
+fn commit_done(consumer: &BaseConsumer<Ctx>, done: &StdReceiver<Done>) -> HashMap<Tp, i64> {
     let mut latest: HashMap<Tp, i64> = HashMap::new();
     while let Ok(d) = done.try_recv() {
         let e = latest
@@ -421,8 +482,8 @@ fn commit_done(consumer: &BaseConsumer<Ctx>, done: &StdReceiver<Done>) {
             .or_insert(d.next_offset);
         *e = (*e).max(d.next_offset);
     }
-    if latest.is_empty() {
-        return;
+    if latest.is_empty() || consumer.context().shared.dry_run {
+        return latest;
     }
     let mut tpl = TopicPartitionList::new();
     for ((topic, partition), next) in &latest {
@@ -430,6 +491,68 @@ fn commit_done(consumer: &BaseConsumer<Ctx>, done: &StdReceiver<Done>) {
     }
     if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
         tracing::debug!(error = %e, "group offset commit failed (informational only)");
+    }
+    latest
+}
+
+/// Consumer lag and the stuck detector: every second, per held partition, the broker's
+/// high watermark (from librdkafka's statistics: no extra request) against
+/// the next offset applied here, into `otter_apply_backlog_records` (summed) and
+/// `otter_apply_stalled_seconds` (the longest a partition has had records waiting
+/// without a commit).
+#[derive(Default)]
+struct Backlog {
+    /// Per partition: next offset applied, and since when it has been waiting (the
+    /// last commit, or the moment records started waiting).
+    parts: HashMap<Tp, (i64, Instant)>,
+    checked: Option<Instant>,
+}
+
+impl Backlog {
+    fn update(&mut self, consumer: &BaseConsumer<Ctx>, applied: HashMap<Tp, i64>) {
+        let now = Instant::now();
+        for (tp, next) in applied {
+            self.parts.insert(tp, (next, now));
+        }
+        if self
+            .checked
+            .is_some_and(|c| c.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.checked = Some(now);
+        let ctx = consumer.context();
+        let starts: Vec<(Tp, Option<i64>)> = ctx
+            .lock()
+            .iter()
+            .map(|(tp, r)| (tp.clone(), r.start))
+            .collect();
+        self.parts
+            .retain(|tp, _| starts.iter().any(|(t, _)| t == tp));
+        let marks = ctx
+            .marks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let (mut waiting, mut stalled) = (0i64, Duration::ZERO);
+        for (tp, start) in starts {
+            // Unknown until the partition was fetched from once.
+            let Some(&(low, high)) = marks.get(&tp) else {
+                continue;
+            };
+            // Read from its beginning when the target had no position.
+            let entry = self.parts.entry(tp).or_insert((start.unwrap_or(low), now));
+            let behind = (high - entry.0).max(0);
+            if behind == 0 {
+                entry.1 = now;
+            }
+            waiting += behind;
+            stalled = stalled.max(now - entry.1);
+        }
+        let p = ctx.shared.pipeline.as_str();
+        let m = &ctx.shared.metrics;
+        m.backlog.with_label_values(&[p]).set(waiting);
+        m.stalled.with_label_values(&[p]).set(stalled.as_secs_f64());
     }
 }
 

@@ -5,6 +5,13 @@
 //! a lag that keeps growing instead of a stale small number: the gauge is recomputed
 //! every second from the last committed heartbeat, not only when one arrives.
 //!
+//! Heartbeats travel on their own topic, so one blocked table would not hold them back:
+//! the figure is therefore at least `otter_apply_stalled_seconds` (see `consume.rs`),
+//! how long some partition has had records waiting without a commit. Those records were
+//! in the broker when its last commit happened (or when they began to wait), so their
+//! changes are at least that old: a lower bound that keeps the lag honest about a
+//! single stuck table (to the second the backlog is sampled at).
+//!
 //! Clocks compared: the heartbeat's `beat_us` is the source's `NOW(6)`; "now" is this
 //! host's clock plus the source-minus-host offset, measured every 30 s by reading the
 //! source's clock (midpoint of the round trip). So the lag is source time against
@@ -43,6 +50,17 @@ async fn offset_us(url: &str) -> Result<i64, String> {
     Ok(source.ok_or("no clock reading")? - (t0 + t1) / 2)
 }
 
+/// The lag, seconds: source time now (`host_now_us + offset_us`) minus the last applied
+/// heartbeat's source time (none yet: 0), at least `stalled` (see the module doc), never
+/// negative.
+fn lag_seconds(host_now_us: i64, offset_us: i64, beat_us: i64, stalled: f64) -> f64 {
+    if beat_us <= 0 {
+        return stalled.max(0.0);
+    }
+    let by_beat = (host_now_us + offset_us - beat_us).max(0) as f64 / 1e6;
+    by_beat.max(stalled)
+}
+
 /// Updates `otter_apply_lag_seconds` every second from `beats` (µs of the source's
 /// clock); `source` is the source's URL when this process may read its clock.
 pub async fn run(
@@ -72,10 +90,40 @@ pub async fn run(
             }
         }
         let beat = beats.load(Ordering::Acquire);
-        if beat > 0 {
-            let lag = (now_us() + offset - beat).max(0);
-            metrics.lag.with_label_values(&[p]).set(lag as f64 / 1e6);
+        let stalled = metrics.stalled.with_label_values(&[p]).get();
+        // Before the first heartbeat the lag is unknown, unless a stall bounds it.
+        if beat > 0 || stalled > 0.0 {
+            let lag = lag_seconds(now_us(), offset, beat, stalled);
+            metrics.lag.with_label_values(&[p]).set(lag);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lag_seconds;
+
+    const S: i64 = 1_000_000;
+
+    #[test]
+    fn a_host_clock_ahead_or_behind_the_source_does_not_change_the_lag() {
+        let source_now = 1_700_000_000 * S;
+        let beat = source_now - 2 * S;
+        for skew in [-3600 * S, -5 * S, 0, 7 * S, 600 * S] {
+            // This host reads source time + skew; the offset measured is -skew.
+            let lag = lag_seconds(source_now + skew, -skew, beat, 0.0);
+            assert!((lag - 2.0).abs() < 1e-9, "skew {skew}: {lag}");
+        }
+        // Uncorrected (no access to the source's clock), the skew would be the lag.
+        assert!((lag_seconds(source_now + 600 * S, 0, beat, 0.0) - 602.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_stalled_partition_raises_the_lag_and_it_is_never_negative() {
+        let now = 1_700_000_000 * S;
+        assert_eq!(lag_seconds(now, 0, now - S, 45.0), 45.0);
+        assert_eq!(lag_seconds(now, 0, now + 3 * S, 0.0), 0.0);
+        assert_eq!(lag_seconds(now, 0, 0, 12.0), 12.0, "no heartbeat yet");
     }
 }

@@ -148,7 +148,8 @@ fn differs(v: &View, cfg: &serde_json::Value) -> bool {
     }
 }
 
-/// Every report interval: held partitions, changes applied in total and per second.
+/// Every report interval: held partitions, changes applied in total and per second,
+/// backlog, stall and lag.
 async fn report(
     metrics: Metrics,
     pipeline: String,
@@ -165,10 +166,15 @@ async fn report(
             .lock()
             .map(|h| h.iter().cloned().collect())
             .unwrap_or_default();
+        let p = [pipeline.as_str()];
+        let beat = hooks.beats.load(std::sync::atomic::Ordering::Acquire);
         to.set(|i| {
             i.partitions = held;
             i.total = total;
             i.rate = rate;
+            i.backlog = metrics.backlog.with_label_values(&p).get();
+            i.stalled_seconds = metrics.stalled.with_label_values(&p).get();
+            i.lag_seconds = (beat > 0).then(|| metrics.lag.with_label_values(&p).get());
         });
     }
 }

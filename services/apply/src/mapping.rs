@@ -40,6 +40,11 @@ pub struct MapRule {
     /// These source columns are not written. Key columns cannot be excluded.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Matching tables are not written at all: their records are consumed, counted as
+    /// skipped (`reason="filtered"`) and the position moves past them (Otter's tables
+    /// left out of a data-media pair, decided on the apply side).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip: bool,
 }
 
 fn any() -> String {
@@ -57,6 +62,7 @@ impl Default for MapRule {
             columns: BTreeMap::new(),
             include: Vec::new(),
             exclude: Vec::new(),
+            skip: false,
         }
     }
 }
@@ -151,14 +157,22 @@ impl Mapping {
         Mapping { rules: Vec::new() }
     }
 
+    fn rule_for(&self, src: &TableId) -> Option<(usize, &Compiled)> {
+        self.rules
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.db.is_match(&src.db) && c.table.is_match(&src.table))
+    }
+
+    /// Whether `table`'s changes are left out (its rule says `skip = true`).
+    pub fn skips(&self, table: &TableId) -> bool {
+        self.rule_for(table).is_some_and(|(_, c)| c.rule.skip)
+    }
+
     /// How `schema`'s rows are written on the target.
     pub fn shape(&self, schema: &TableSchema) -> Result<Shape, MappingError> {
         let src = &schema.table;
-        let found = self
-            .rules
-            .iter()
-            .enumerate()
-            .find(|(_, c)| c.db.is_match(&src.db) && c.table.is_match(&src.table));
+        let found = self.rule_for(src);
         let Some((i, c)) = found else {
             return Self::build(schema, src.clone(), None, 0);
         };
@@ -269,6 +283,27 @@ mod tests {
             key: vec![2, 1],
             version: 1,
         }
+    }
+
+    #[test]
+    fn the_first_matching_rule_decides_whether_a_table_is_left_out() {
+        let m = Mapping::new(&[
+            MapRule {
+                source_table: "audit_.*".into(),
+                skip: true,
+                ..MapRule::default()
+            },
+            MapRule {
+                source_db: "shop_(\\d+)".into(),
+                target_db: Some("shop".into()),
+                ..MapRule::default()
+            },
+        ])
+        .expect("rules compile");
+        assert!(m.skips(&TableId::new("shop_3", "audit_log")));
+        assert!(!m.skips(&TableId::new("shop_3", "orders_7")));
+        assert!(!m.skips(&TableId::new("other", "x")));
+        assert!(!Mapping::identity().skips(&TableId::new("shop_3", "audit_log")));
     }
 
     #[test]

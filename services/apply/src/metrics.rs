@@ -1,6 +1,7 @@
 //! Every metric name this crate emits. Names follow `otter_apply_<what>_<unit>`; labels
-//! come from closed sets (`pipeline`, `op`, `code`, `reason`, `state`). Serving them over
-//! HTTP arrives with the observability issue (6); tests read the registry.
+//! come from closed sets (`pipeline`, `op`, `class`, `code`, `reason`, `state`); never a
+//! table, topic or partition label. The whole list, with meanings, is
+//! `schemas/metrics/README.md` (a test keeps the two equal).
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
 
@@ -12,7 +13,9 @@ pub const EVENTS_APPLIED: &str = "otter_apply_events_applied_total";
 pub const ROWS_WRITTEN: &str = "otter_apply_rows_written_total";
 /// Counter. Records consumed but not applied, by why. Labels: `pipeline`, `reason`
 /// (duplicate: already applied, e.g. re-published after a capture crash;
+/// filtered: the table's map rule says `skip = true`;
 /// policy_skip: refused by the target or undecodable, recorded in `apply_skipped`;
+/// fenced: published by a deposed capture leader; chunks_restarted;
 /// ddl_not_applied: schema changes, until issue 7; dry_run).
 pub const SKIPPED: &str = "otter_apply_events_skipped_total";
 /// Counter. Batches committed to the target. Labels: `pipeline`.
@@ -21,7 +24,8 @@ pub const BATCHES: &str = "otter_apply_batches_total";
 pub const BATCH_EVENTS: &str = "otter_apply_batch_events";
 /// Histogram. Seconds from a batch's first statement to its commit. Labels: `pipeline`.
 pub const COMMIT_SECONDS: &str = "otter_apply_commit_seconds";
-/// Counter. Errors by code (transient ones are retried). Labels: `pipeline`, `code`.
+/// Counter. Errors by class and code. Labels: `pipeline`, `class` (transient: retried;
+/// permanent: the partition stopped, or the change was skipped by policy), `code`.
 pub const ERRORS: &str = "otter_apply_errors_total";
 /// Gauge. Partitions of this process. Labels: `pipeline`, `state` (held|stopped).
 pub const PARTITIONS: &str = "otter_apply_partitions";
@@ -30,6 +34,17 @@ pub const PARTITIONS: &str = "otter_apply_partitions";
 pub const LAG_SECONDS: &str = "otter_apply_lag_seconds";
 /// Gauge. Source clock minus this host's clock, as last measured. Labels: `pipeline`.
 pub const CLOCK_OFFSET: &str = "otter_apply_source_clock_offset_seconds";
+/// Histogram. Seconds per statement sent to the target (a multi-row upsert or delete).
+/// Labels: `pipeline`.
+pub const STATEMENT_SECONDS: &str = "otter_apply_statement_seconds";
+/// Gauge. Consumer lag: records in this process's partitions not yet applied (the
+/// broker's high watermark minus the applied position), updated every second.
+/// Labels: `pipeline`.
+pub const BACKLOG: &str = "otter_apply_backlog_records";
+/// Gauge. The longest any partition of this process has had records waiting without a
+/// commit, seconds; 0 when every partition is caught up or moving. The stuck detector.
+/// Labels: `pipeline`.
+pub const STALLED_SECONDS: &str = "otter_apply_stalled_seconds";
 
 pub const ALL: &[&str] = &[
     EVENTS_APPLIED,
@@ -42,6 +57,9 @@ pub const ALL: &[&str] = &[
     PARTITIONS,
     LAG_SECONDS,
     CLOCK_OFFSET,
+    STATEMENT_SECONDS,
+    BACKLOG,
+    STALLED_SECONDS,
 ];
 
 /// Handles, created once per process.
@@ -57,6 +75,9 @@ pub struct Metrics {
     pub partitions: IntGaugeVec,
     pub lag: prometheus::GaugeVec,
     pub clock_offset: prometheus::GaugeVec,
+    pub statement_seconds: HistogramVec,
+    pub backlog: IntGaugeVec,
+    pub stalled: prometheus::GaugeVec,
     /// What `/readyz` answers.
     pub health: std::sync::Arc<otter_telemetry::Health>,
 }
@@ -90,6 +111,18 @@ impl Metrics {
         Ok(Metrics {
             lag: float(LAG_SECONDS, "end-to-end lag by the source's clock")?,
             clock_offset: float(CLOCK_OFFSET, "source clock minus this host's")?,
+            stalled: float(STALLED_SECONDS, "records waiting without a commit for")?,
+            backlog: {
+                let g =
+                    IntGaugeVec::new(Opts::new(BACKLOG, "records not yet applied"), &["pipeline"])?;
+                registry.register(Box::new(g.clone()))?;
+                g
+            },
+            statement_seconds: histogram(
+                STATEMENT_SECONDS,
+                "time per statement",
+                prometheus::exponential_buckets(0.0005, 4.0, 9)?,
+            )?,
             health: otter_telemetry::Health::new(),
             events: counter(EVENTS_APPLIED, "change events applied", &["pipeline"])?,
             rows: counter(ROWS_WRITTEN, "row operations written", &["pipeline", "op"])?,
@@ -105,7 +138,7 @@ impl Metrics {
                 "batch write and commit time",
                 prometheus::exponential_buckets(0.001, 4.0, 9)?,
             )?,
-            errors: counter(ERRORS, "errors", &["pipeline", "code"])?,
+            errors: counter(ERRORS, "errors", &["pipeline", "class", "code"])?,
             partitions,
         })
     }

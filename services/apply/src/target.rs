@@ -74,6 +74,8 @@ pub struct Commit<'a> {
     pub at: Option<&'a SourcePos>,
     pub stmts: &'a [(TableId, Stmt)],
     pub skips: &'a [Skip],
+    /// Where each statement's time goes, if anywhere.
+    pub timing: Option<&'a prometheus::Histogram>,
 }
 
 /// The target's connection pool and bookkeeping tables.
@@ -256,6 +258,7 @@ impl Target {
             });
         }
         for (table, stmt) in batch.stmts {
+            let sent = Instant::now();
             tx.query_drop(&stmt.sql)
                 .await
                 .map_err(|source| ApplyError::Statement {
@@ -263,6 +266,9 @@ impl Target {
                     kind: stmt.kind,
                     source,
                 })?;
+            if let Some(h) = batch.timing {
+                h.observe(sent.elapsed().as_secs_f64());
+            }
             if stmt.expect_one && tx.affected_rows() != 1 {
                 return Err(ApplyError::RowMismatch {
                     table: table.clone(),

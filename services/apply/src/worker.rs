@@ -116,6 +116,8 @@ struct Plan<'a> {
     changes: Vec<&'a ChangeEvent>,
     ddl: u64,
     duplicates: u64,
+    /// Changes of tables a map rule leaves out (`skip = true`).
+    filtered: u64,
     /// Records of a deposed capture leader (epoch below one already seen).
     fenced: u64,
     /// Highest epoch in the batch (or before it).
@@ -179,7 +181,7 @@ impl Worker {
                     self.shared
                         .metrics
                         .errors
-                        .with_label_values(&[&self.shared.pipeline, e.code()])
+                        .with_label_values(&[&self.shared.pipeline, "permanent", e.code()])
                         .inc();
                     self.shared
                         .metrics
@@ -233,7 +235,7 @@ impl Worker {
                     self.shared
                         .metrics
                         .errors
-                        .with_label_values(&[&self.shared.pipeline, "offsets_missing"])
+                        .with_label_values(&[&self.shared.pipeline, "permanent", "offsets_missing"])
                         .inc();
                     error!(error = %e, "partition stopped: its records are missing from the broker");
                     self.shared.errors.report(
@@ -402,7 +404,7 @@ impl Worker {
         );
         let m = &self.shared.metrics;
         m.errors
-            .with_label_values(&[&self.shared.pipeline, err.code()])
+            .with_label_values(&[&self.shared.pipeline, "permanent", err.code()])
             .inc();
         m.skipped
             .with_label_values(&[&self.shared.pipeline, "policy_skip"])
@@ -477,6 +479,10 @@ impl Worker {
                         }
                         continue;
                     }
+                    if self.shared.mapping.skips(&event.schema.table) {
+                        p.filtered += 1;
+                        continue;
+                    }
                     p.changes.push(event);
                 }
                 Record::Schema(_) => p.ddl += 1,
@@ -528,6 +534,7 @@ impl Worker {
             };
             let m = &self.shared.metrics;
             let pipeline = self.shared.pipeline.as_str();
+            let timing = m.statement_seconds.with_label_values(&[pipeline]);
             if plan.fenced > 0 {
                 m.skipped
                     .with_label_values(&[pipeline, "fenced"])
@@ -551,6 +558,11 @@ impl Worker {
                     self.warned_duplicates = true;
                 }
             }
+            if plan.filtered > 0 {
+                m.skipped
+                    .with_label_values(&[pipeline, "filtered"])
+                    .inc_by(plan.filtered);
+            }
             if plan.ddl > 0 {
                 m.skipped
                     .with_label_values(&[pipeline, "ddl_not_applied"])
@@ -564,6 +576,11 @@ impl Worker {
                     .with_label_values(&[pipeline, "dry_run"])
                     .inc_by(events);
                 self.stored = Some(next);
+                let _ = self.shared.done.send(Done {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    next_offset: last + 1,
+                });
                 return Attempt::Done;
             }
             let commit = Commit {
@@ -574,6 +591,7 @@ impl Worker {
                 at: plan.last_at.as_ref(),
                 stmts: &stmts,
                 skips,
+                timing: Some(&timing),
             };
             match self.shared.target.commit(&commit).await {
                 Ok(took) => {
@@ -607,7 +625,9 @@ impl Worker {
                     return Attempt::Done;
                 }
                 Err(ApplyError::Fenced { expected, stored }) => {
-                    m.errors.with_label_values(&[pipeline, "fenced"]).inc();
+                    m.errors
+                        .with_label_values(&[pipeline, "transient", "fenced"])
+                        .inc();
                     info!(
                         ?expected,
                         ?stored,
@@ -621,7 +641,9 @@ impl Worker {
                     }
                 }
                 Err(e) if e.class() == ErrorClass::Transient => {
-                    m.errors.with_label_values(&[pipeline, e.code()]).inc();
+                    m.errors
+                        .with_label_values(&[pipeline, "transient", e.code()])
+                        .inc();
                     warn!(error = %chain(&e), retry_in_ms = delay.as_millis() as u64, "target write failed, retrying the batch");
                     let mut shutdown = self.shared.shutdown.clone();
                     tokio::select! {

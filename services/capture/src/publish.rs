@@ -166,8 +166,11 @@ pub struct Publisher {
     next_seq: u64,
     /// Every record below this sequence number is acknowledged.
     low: u64,
-    /// Commit markers, with the sequence number the transaction's records end below.
-    commits: VecDeque<(u64, Checkpoint)>,
+    /// Commit markers, with the sequence number the transaction's records end below,
+    /// when the commit was handed over and the totals handed over by then.
+    commits: VecDeque<(u64, Checkpoint, std::time::Instant, PublishStats)>,
+    /// Where the time from a commit handed over to its acknowledgement goes.
+    latency: Option<prometheus::Histogram>,
     /// Per item: its first record's sequence number, topic and source position, to
     /// name them in a delivery error.
     origins: VecDeque<(u64, Arc<str>, SourcePos)>,
@@ -180,7 +183,10 @@ pub struct Publisher {
     stall_timeout: Duration,
     acked: Option<Checkpoint>,
     records: Records,
+    /// Totals handed to the producer.
     pub stats: PublishStats,
+    /// Totals of the transactions the broker acknowledged in full.
+    pub acked_stats: PublishStats,
 }
 
 impl Publisher {
@@ -232,11 +238,13 @@ impl Publisher {
             progress_at: std::time::Instant::now(),
             stall_timeout: Duration::from_millis(cfg.stall_timeout_ms),
             commits: VecDeque::new(),
+            latency: None,
             origins: VecDeque::new(),
             max_in_flight,
             acked: None,
             records: Records::new(&cfg.topic_prefix),
             stats: PublishStats::default(),
+            acked_stats: PublishStats::default(),
         })
     }
 
@@ -304,8 +312,13 @@ impl Publisher {
     /// many records are in flight).
     pub async fn publish(&mut self, item: &Item, now_ms: i64) -> Result<(), PublishError> {
         if let Item::Commit(cp) = item {
-            self.commits.push_back((self.next_seq, cp.clone()));
             self.stats.transactions += 1;
+            self.commits.push_back((
+                self.next_seq,
+                cp.clone(),
+                std::time::Instant::now(),
+                self.stats.clone(),
+            ));
             return Ok(());
         }
         let at = match item {
@@ -324,11 +337,7 @@ impl Publisher {
                 self.stats.beats += 1;
             } else {
                 self.stats.changes += 1;
-                self.stats.ops[match e.op {
-                    otter_core::Op::Insert => 0,
-                    otter_core::Op::Update => 1,
-                    otter_core::Op::Delete => 2,
-                }] += 1;
+                self.stats.ops[e.op.index()] += 1;
             }
         }
         if let Some(first) = records.as_slice().first() {
@@ -443,10 +452,14 @@ impl Publisher {
         while self
             .commits
             .front()
-            .is_some_and(|(end, _)| *end <= self.low)
+            .is_some_and(|(end, _, _, _)| *end <= self.low)
         {
-            if let Some((_, cp)) = self.commits.pop_front() {
+            if let Some((_, cp, at, stats)) = self.commits.pop_front() {
+                if let Some(h) = &self.latency {
+                    h.observe(at.elapsed().as_secs_f64());
+                }
                 self.acked = Some(cp);
+                self.acked_stats = stats;
             }
         }
         while self.origins.len() > 1
@@ -510,6 +523,12 @@ impl Publisher {
 
     pub fn in_flight(&self) -> usize {
         (self.next_seq - self.low) as usize
+    }
+
+    /// Observe each transaction's publish latency (commit handed over to its last
+    /// record acknowledged) into `h`.
+    pub fn observe_latency(&mut self, h: prometheus::Histogram) {
+        self.latency = Some(h);
     }
 
     /// Marks every record from now on with the leader's election epoch

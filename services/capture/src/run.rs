@@ -172,19 +172,34 @@ async fn heartbeat(source: Source, pipeline: String, every_ms: u64) {
     }
 }
 
-/// Every 5 s: the source's head and clock, against the stored position, into the
-/// `behind` gauges. Failures only leave the gauges as they were (the session reports
+/// Every 5 s: the source's head, clock and binlog retention, against the stored
+/// position, into the `behind` and `source_binlog` gauges. Failures only leave the gauges as they were (the session reports
 /// source trouble itself).
 async fn probe(source: Source, metrics: Metrics, pipeline: String) {
     let p = pipeline.as_str();
     loop {
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let Ok((files, now)) = source.probe().await else {
+        let Ok(crate::source::Probe {
+            files,
+            now,
+            expire_seconds,
+        }) = source.probe().await
+        else {
             continue;
         };
         let Some((head_file, head_size)) = files.last() else {
             continue;
         };
+        metrics
+            .binlog_expire
+            .with_label_values(&[p])
+            .set(i64::try_from(expire_seconds).unwrap_or(i64::MAX));
+        if let Some((oldest, _)) = files.first() {
+            metrics
+                .binlog_oldest
+                .with_label_values(&[p])
+                .set(i64::from(SourcePos::new(oldest.clone(), 0).file_seq()));
+        }
         let head = SourcePos::new(head_file.clone(), *head_size);
         let g = &metrics.source_head;
         g.with_label_values(&[p, "file"])
@@ -238,6 +253,12 @@ async fn sessions(
                     .errors
                     .with_label_values(&[cfg.pipeline.as_str(), e.code()])
                     .inc();
+                if let CaptureError::Decode(d) = &e {
+                    metrics
+                        .decode_errors
+                        .with_label_values(&[cfg.pipeline.as_str(), d.code()])
+                        .inc();
+                }
                 if let CaptureError::Fenced { .. } = e {
                     return Err(e);
                 }
@@ -255,6 +276,10 @@ async fn sessions(
                     _ = shutdown.changed() => return Ok(Summary::default()),
                 }
                 backoff = (backoff * 2).min(30_000);
+                metrics
+                    .reconnects
+                    .with_label_values(&[cfg.pipeline.as_str()])
+                    .inc();
             }
         }
     }
@@ -424,6 +449,19 @@ async fn session(
     if let Authority::Leader { epoch, .. } = authority {
         publisher.set_epoch(*epoch);
     }
+    let pipeline = cfg.pipeline.as_str();
+    publisher.observe_latency(metrics.publish_seconds.with_label_values(&[pipeline]));
+    // Reads are tallied here and handed to the counters at each tick.
+    let mut read = Read {
+        counters: otter_core::Op::ALL.map(|op| {
+            metrics
+                .events_read
+                .with_label_values(&[pipeline, op.name()])
+        }),
+        bytes_counter: metrics.binlog_bytes.with_label_values(&[pipeline]),
+        ops: [0; 3],
+        bytes: 0,
+    };
     metrics.health.ready("capturing");
     metrics
         .leader
@@ -435,7 +473,6 @@ async fn session(
         info!(pipeline = %cfg.pipeline, source = %info.version, position = %start.pos, "capture streaming");
     }
 
-    let pipeline = cfg.pipeline.as_str();
     let mut items = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_millis(
         cfg.capture.position_interval_ms.max(10),
@@ -454,9 +491,11 @@ async fn session(
                     publisher.poll_acked()?;
                     save_position(&writer, &publisher, &mut saved, &info)?;
                     counted.report(&decoder, &publisher, metrics, pipeline);
+                    read.flush();
                 }
                 ev = stream.next() => {
                     let ev = ev?;
+                    read.bytes += ev.bytes.len() as u64;
                     decoder.feed(&ev.bytes, ev.offset, &mut items)?;
                     if ev.type_code == ty::TRANSACTION_PAYLOAD {
                         stream.expect_inner(decoder.take_payload_events());
@@ -473,7 +512,11 @@ async fn session(
                                 }
                             }
                             Item::Commit(cp) => reached |= stop_at.is_some_and(|s| cp.next.partial_cmp(s).is_some_and(|o| o.is_ge())),
-                            Item::Change(_) => {}
+                            Item::Change(c) => {
+                                if !otter_core::heartbeat::is_heartbeat(&c.schema.table) {
+                                    read.ops[c.op.index()] += 1;
+                                }
+                            }
                         }
                         authority.check(|| format!("{}:{}", decoder.file(), ev.offset))?;
                         publisher.publish(&item, now).await?;
@@ -493,6 +536,7 @@ async fn session(
     if let Err(e @ CaptureError::Fenced { .. }) = result {
         publisher.abandon();
         writer.task.abort();
+        read.flush();
         stream.close().await;
         return Err(e);
     }
@@ -508,6 +552,7 @@ async fn session(
         }
     };
     counted.report(&decoder, &publisher, metrics, pipeline);
+    read.flush();
     stream.close().await;
     result?;
     flushed?;
@@ -663,6 +708,23 @@ impl PositionWriter {
     }
 }
 
+/// What the session read since the last tick, and the counters it goes to.
+struct Read {
+    counters: [prometheus::IntCounter; 3],
+    bytes_counter: prometheus::IntCounter,
+    ops: [u64; 3],
+    bytes: u64,
+}
+
+impl Read {
+    fn flush(&mut self) {
+        for (c, n) in self.counters.iter().zip(&mut self.ops) {
+            c.inc_by(std::mem::take(n));
+        }
+        self.bytes_counter.inc_by(std::mem::take(&mut self.bytes));
+    }
+}
+
 /// Turns the decoder's and publisher's running totals into counter increments.
 #[derive(Default)]
 struct Counted {
@@ -678,38 +740,39 @@ struct Counted {
 }
 
 impl Counted {
-    fn report(&mut self, d: &Decoder, p: &Publisher, m: &Metrics, pipeline: &str) {
+    fn report(&mut self, d: &Decoder, publisher: &Publisher, m: &Metrics, pipeline: &str) {
+        let p = &publisher.acked_stats;
         fn bump(last: &mut u64, now: u64, c: prometheus::IntCounter) {
             if now > *last {
                 c.inc_by(now - *last);
                 *last = now;
             }
         }
-        for (i, op) in ["insert", "update", "delete"].into_iter().enumerate() {
+        for op in otter_core::Op::ALL {
             bump(
-                &mut self.ops[i],
-                p.stats.ops[i],
-                m.events.with_label_values(&[pipeline, op]),
+                &mut self.ops[op.index()],
+                p.ops[op.index()],
+                m.events.with_label_values(&[pipeline, op.name()]),
             );
         }
         bump(
             &mut self.beats,
-            p.stats.beats,
+            p.beats,
             m.heartbeats.with_label_values(&[pipeline]),
         );
         bump(
             &mut self.records,
-            p.stats.records,
+            p.records,
             m.records.with_label_values(&[pipeline]),
         );
         bump(
             &mut self.bytes,
-            p.stats.bytes,
+            p.bytes,
             m.bytes.with_label_values(&[pipeline]),
         );
         bump(
             &mut self.transactions,
-            p.stats.transactions,
+            p.transactions,
             m.transactions.with_label_values(&[pipeline]),
         );
         let c = &d.counters;

@@ -249,9 +249,9 @@ impl Source {
         Ok((SourcePos::new(file, pos), gtids))
     }
 
-    /// The source's binlog files with their sizes (the last one is the head) and its
-    /// clock, seconds since the epoch: what "how far behind" is measured against.
-    pub async fn probe(&self) -> Result<(Vec<(String, u64)>, f64), SourceError> {
+    /// The source's binlog files, clock and retention: what "how far behind" and "about
+    /// to be purged" are measured against.
+    pub async fn probe(&self) -> Result<Probe, SourceError> {
         let mut conn = self.connect().await?;
         let q = |what| move |source| SourceError::Query { what, source };
         let files: Vec<(String, u64)> = conn
@@ -262,8 +262,23 @@ impl Source {
             .query_first("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) AS DOUBLE)")
             .await
             .map_err(q("reading the source's clock"))?;
+        // MariaDB >= 10.6 and MySQL 8 have the seconds; older servers only the days.
+        let expire: Option<u64> = match conn
+            .query_first("SELECT CAST(@@binlog_expire_logs_seconds AS UNSIGNED)")
+            .await
+        {
+            Ok(v) => v,
+            Err(_) => conn
+                .query_first("SELECT CAST(@@expire_logs_days * 86400 AS UNSIGNED)")
+                .await
+                .map_err(q("reading the binlog retention"))?,
+        };
         let _ = conn.disconnect().await;
-        Ok((files, now.unwrap_or_default()))
+        Ok(Probe {
+            files,
+            now: now.unwrap_or_default(),
+            expire_seconds: expire.unwrap_or_default(),
+        })
     }
 
     /// What the live catalog says about tables beyond their table maps: generated
@@ -535,4 +550,15 @@ mod tests {
         assert!(!err.to_string().contains(":p@"), "password redacted: {err}");
         let _ = holder.join();
     }
+}
+
+/// One reading of the source's binlog state.
+#[derive(Debug, Clone)]
+pub struct Probe {
+    /// Binlog files with their sizes, oldest first; the last one is the head.
+    pub files: Vec<(String, u64)>,
+    /// The source's clock, seconds since the epoch.
+    pub now: f64,
+    /// Binlog retention, seconds; 0 = kept until purged by hand.
+    pub expire_seconds: u64,
 }

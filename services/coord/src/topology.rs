@@ -267,6 +267,17 @@ pub struct Instance {
     /// `host:port` of its /metrics, /healthz and /readyz endpoint.
     #[serde(default)]
     pub metrics: String,
+    /// Apply: records in its partitions not yet applied (consumer lag).
+    #[serde(default)]
+    pub backlog: i64,
+    /// Apply: the longest any of its partitions has had records waiting without a
+    /// commit, seconds (the stuck detector; 0 = caught up or moving).
+    #[serde(default)]
+    pub stalled_seconds: f64,
+    /// Apply: end-to-end lag from heartbeats, seconds by the source's clock; absent
+    /// until a heartbeat was applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_seconds: Option<f64>,
 }
 
 impl Instance {
@@ -285,6 +296,9 @@ impl Instance {
             rate: 0.0,
             updated_ms: now_ms(),
             metrics: String::new(),
+            backlog: 0,
+            stalled_seconds: 0.0,
+            lag_seconds: None,
         }
     }
 }

@@ -87,6 +87,14 @@ impl Op {
         }
     }
 
+    /// Every op, in [`Op::index`] order.
+    pub const ALL: [Op; 3] = [Op::Insert, Op::Update, Op::Delete];
+
+    /// 0, 1, 2 for insert, update, delete: an index into per-op tallies.
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Lowercase name, used as the `op` metric label.
     pub fn name(self) -> &'static str {
         match self {

@@ -50,11 +50,17 @@ enum Command {
     Position(PositionCmd),
     /// Per pipeline: state, active capture and standbys, apply instances and their
     /// partitions, capture position vs the source's head, lag, throughput, last error.
+    /// A running pipeline is called STUCK when capture's position stays still while
+    /// the source moves on, or an apply instance has records waiting and commits
+    /// nothing, for `--stuck-after` seconds.
     ///
     /// Example: otterctl status orders
     Status {
         /// One pipeline (default: all).
         name: Option<String>,
+        /// Seconds without progress, while there is work, before STUCK.
+        #[arg(long, default_value_t = 30)]
+        stuck_after: u64,
     },
     /// Every registered service instance.
     ///
@@ -236,7 +242,9 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             file_pos,
             timestamp,
         }) => position::set(&ctx, &name, gtid, file_pos, timestamp).await,
-        Command::Status { name } => status::status(&ctx, name.as_deref()).await,
+        Command::Status { name, stuck_after } => {
+            status::status(&ctx, name.as_deref(), stuck_after.saturating_mul(1000)).await
+        }
         Command::Nodes => status::nodes(&ctx).await,
     }
 }

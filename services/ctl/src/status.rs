@@ -32,13 +32,19 @@ pub struct PipelineStatus {
     /// Source time now minus the source commit time of the last captured transaction
     /// (both by the source's clock); 0 when caught up.
     pub lag_seconds: Option<i64>,
-    /// Why the pipeline looks stuck: running, the source ahead, and the stored position
-    /// not moving (with heartbeats on, a healthy capture stores one every second).
+    /// End-to-end lag reported by the apply instances (the largest), seconds by the
+    /// source's clock, from the last heartbeat each committed.
+    pub end_to_end_lag_seconds: Option<f64>,
+    /// Records in the broker not yet applied, all apply instances together.
+    pub backlog: i64,
+    /// Why the pipeline looks stuck: running, and capture's stored position not moving
+    /// while the source is ahead (with heartbeats on, a healthy capture stores one every
+    /// second), or an apply instance with records waiting and no commit.
     pub stuck: Option<String>,
     pub last_error: Option<LastError>,
 }
 
-pub async fn gather(ctx: &Ctx, name: &str) -> Result<PipelineStatus, Failure> {
+pub async fn gather(ctx: &Ctx, name: &str, stuck_after_ms: i64) -> Result<PipelineStatus, Failure> {
     let topo = &ctx.topo;
     let spec = topo.pipeline(name).await?.map(|(s, _)| s);
     let Some(spec) = spec else {
@@ -81,9 +87,13 @@ pub async fn gather(ctx: &Ctx, name: &str) -> Result<PipelineStatus, Failure> {
         state.as_deref(),
         caught_up,
         position.as_ref().map(|p| now_ms() - p.updated_ms),
+        &apply,
+        stuck_after_ms,
     );
     Ok(PipelineStatus {
         stuck,
+        end_to_end_lag_seconds: apply.iter().filter_map(|a| a.lag_seconds).reduce(f64::max),
+        backlog: apply.iter().map(|a| a.backlog).sum(),
         name: name.to_owned(),
         state,
         capture_standbys: contenders.iter().skip(1).cloned().collect(),
@@ -101,22 +111,37 @@ pub async fn gather(ctx: &Ctx, name: &str) -> Result<PipelineStatus, Failure> {
     })
 }
 
-/// Seconds a running pipeline's stored position may stay still while the source is
-/// ahead before `status` calls it stuck.
-const STUCK_AFTER_MS: i64 = 30_000;
-
+/// Why a pipeline in `state` is stuck, if it is: capture's position still for
+/// `after_ms` while the source is ahead, or an apply instance with records waiting and
+/// no commit for as long. A paused or stopped pipeline is never stuck.
 fn stuck(
     state: Option<&str>,
     caught_up: Option<bool>,
     position_age_ms: Option<i64>,
+    apply: &[Instance],
+    after_ms: i64,
 ) -> Option<String> {
-    match (state, caught_up, position_age_ms) {
-        (Some("running"), Some(false), Some(age)) if age > STUCK_AFTER_MS => Some(format!(
-            "the source moved but the capture position has not for {}s",
-            age / 1000
-        )),
-        _ => None,
+    if state != Some("running") {
+        return None;
     }
+    let mut why = Vec::new();
+    if let (Some(false), Some(age)) = (caught_up, position_age_ms) {
+        if age > after_ms {
+            why.push(format!(
+                "the source moved but the capture position has not for {}s",
+                age / 1000
+            ));
+        }
+    }
+    for a in apply {
+        if a.backlog > 0 && a.stalled_seconds * 1000.0 > after_ms as f64 {
+            why.push(format!(
+                "apply {} has {} record(s) waiting and committed nothing for {:.0}s",
+                a.instance, a.backlog, a.stalled_seconds
+            ));
+        }
+    }
+    (!why.is_empty()).then(|| why.join("; "))
 }
 
 /// The source's binlog head (`file:offset`) and current time (its clock, seconds).
@@ -143,14 +168,15 @@ fn age(ms: i64) -> String {
     format!("{s:.1}s ago")
 }
 
-pub async fn status(ctx: &Ctx, name: Option<&str>) -> Result<(), Failure> {
+pub async fn status(ctx: &Ctx, name: Option<&str>, stuck_after_ms: u64) -> Result<(), Failure> {
+    let stuck_after_ms = i64::try_from(stuck_after_ms).unwrap_or(i64::MAX);
     let names = match name {
         Some(n) => vec![n.to_owned()],
         None => ctx.topo.pipelines().await?,
     };
     let mut all = Vec::new();
     for n in &names {
-        all.push(gather(ctx, n).await?);
+        all.push(gather(ctx, n, stuck_after_ms).await?);
     }
     if ctx.format == Format::Json {
         if name.is_some() {
@@ -173,9 +199,10 @@ pub async fn status(ctx: &Ctx, name: Option<&str>) -> Result<(), Failure> {
                 "capture": s.capture_active,
                 "standbys": s.capture_standbys.len(),
                 "apply": s.apply.len(),
-                "lag": match (&s.stuck, s.lag_seconds) {
-                    (Some(_), _) => Some("STUCK".to_owned()),
-                    (None, l) => l.map(|l| format!("{l}s")),
+                "lag": match (&s.stuck, s.end_to_end_lag_seconds, s.lag_seconds) {
+                    (Some(_), _, _) => Some("STUCK".to_owned()),
+                    (None, Some(l), _) => Some(format!("{l:.1}s")),
+                    (None, None, l) => l.map(|l| format!("{l}s")),
                 },
                 "rate": format!("{:.0}/s", s.apply_rate),
                 "last error": s.last_error.as_ref().map(|e| format!("{} ({})", e.code, age(e.at_ms))),
@@ -272,6 +299,17 @@ fn detail(s: &PipelineStatus) {
             _ => "unknown".into(),
         },
     ));
+    lines.push((
+        "end-to-end lag",
+        match s.end_to_end_lag_seconds {
+            Some(l) => format!(
+                "{l:.1}s (last applied heartbeat), {} record(s) waiting",
+                s.backlog
+            ),
+            None if s.apply.is_empty() => "unknown (no apply running)".into(),
+            None => "unknown (no heartbeat applied yet)".into(),
+        },
+    ));
     if let Some(why) = &s.stuck {
         lines.push(("STUCK", why.clone()));
     }
@@ -337,22 +375,77 @@ mod tests {
 
     #[test]
     fn only_a_running_pipeline_behind_a_moving_source_with_a_still_position_is_stuck() {
-        assert!(stuck(Some("running"), Some(false), Some(31_000)).is_some());
+        let after = 30_000;
+        assert!(stuck(Some("running"), Some(false), Some(31_000), &[], after).is_some());
         assert!(
-            stuck(Some("running"), Some(false), Some(5_000)).is_none(),
+            stuck(Some("running"), Some(false), Some(5_000), &[], after).is_none(),
             "moving recently"
         );
         assert!(
-            stuck(Some("running"), Some(true), Some(600_000)).is_none(),
+            stuck(Some("running"), Some(true), Some(600_000), &[], after).is_none(),
             "idle source"
         );
         assert!(
-            stuck(Some("paused"), Some(false), Some(600_000)).is_none(),
+            stuck(Some("paused"), Some(false), Some(600_000), &[], after).is_none(),
             "paused on purpose"
         );
         assert!(
-            stuck(Some("running"), None, Some(600_000)).is_none(),
+            stuck(Some("running"), None, Some(600_000), &[], after).is_none(),
             "source unknown"
+        );
+    }
+
+    #[test]
+    fn an_apply_with_records_waiting_and_no_commit_is_stuck() {
+        let apply = |backlog, stalled_seconds| Instance {
+            backlog,
+            stalled_seconds,
+            ..Instance::new("a1", "apply", "p")
+        };
+        let after = 30_000;
+        let why = stuck(
+            Some("running"),
+            Some(true),
+            Some(0),
+            &[apply(7, 31.0)],
+            after,
+        );
+        assert_eq!(
+            why.as_deref(),
+            Some("apply a1 has 7 record(s) waiting and committed nothing for 31s")
+        );
+        assert!(
+            stuck(
+                Some("running"),
+                Some(true),
+                Some(0),
+                &[apply(7, 5.0)],
+                after
+            )
+            .is_none(),
+            "committed recently"
+        );
+        assert!(
+            stuck(
+                Some("running"),
+                Some(true),
+                Some(0),
+                &[apply(0, 0.0)],
+                after
+            )
+            .is_none(),
+            "nothing waiting"
+        );
+        assert!(
+            stuck(
+                Some("paused"),
+                Some(true),
+                Some(0),
+                &[apply(7, 300.0)],
+                after
+            )
+            .is_none(),
+            "paused on purpose"
         );
     }
 }

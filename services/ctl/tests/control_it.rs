@@ -574,6 +574,37 @@ async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
     .unwrap_or_else(|e| {
         panic!("{e}\n{}", p.logs(&names));
     });
+    // Reads, publish and statement timings, and the consumer lag back at 0.
+    let settled = kit::eventually(
+        Duration::from_secs(10),
+        "the read and timing metrics",
+        || async {
+            let cap = http_get(&lead_ep, "/metrics").await.1;
+            let app = http_get(&apply_ep, "/metrics").await.1;
+            let read = metric(&cap, "otter_capture_events_read_total", &["op=\"insert\""]);
+            let bytes = metric(&cap, "otter_capture_binlog_bytes_read_total", &[]);
+            let published = metric(&cap, "otter_capture_publish_seconds_count", &[]);
+            let statements = metric(&app, "otter_apply_statement_seconds_count", &[]);
+            let written = metric(&app, "otter_apply_rows_written_total", &[]);
+            let backlog = metric(&app, "otter_apply_backlog_records", &[]);
+            let stalled = metric(&app, "otter_apply_stalled_seconds", &[]);
+            Ok((read == 300.0
+                && bytes > 0.0
+                && published >= 100.0
+                && statements >= 1.0
+                && written == 300.0
+                && backlog == 0.0
+                && stalled == 0.0
+                && app.contains("otter_apply_backlog_records{"))
+            .then_some(()))
+        },
+    )
+    .await;
+    if let Err(e) = settled {
+        let cap = http_get(&lead_ep, "/metrics").await.1;
+        let app = http_get(&apply_ep, "/metrics").await.1;
+        panic!("{e}\n{cap}\n{app}");
+    }
     // The source is idle for this pipeline (other tests may write): within a probe
     // interval capture sees the head and is not seconds behind.
     kit::eventually(Duration::from_secs(15), "the behind gauges", || async {
@@ -586,6 +617,24 @@ async fn metrics_count_what_was_written_and_readiness_tells_the_roles() {
     .unwrap_or_else(|e| panic!("{e}"));
     let cap = http_get(&lead_ep, "/metrics").await.1;
     assert_eq!(metric(&cap, "otter_capture_leader", &[]), 1.0);
+    // The binlog retention gauges: the source keeps its files (no expiry set by
+    // infra/) and capture reads one of them.
+    let oldest = metric(&cap, "otter_capture_source_binlog_oldest", &[]);
+    let file = metric(&cap, "otter_capture_position", &["part=\"file\""]);
+    let head = metric(&cap, "otter_capture_source_head", &["part=\"file\""]);
+    assert!(
+        oldest >= 1.0 && oldest <= file && file <= head,
+        "oldest {oldest} <= position {file} <= head {head}"
+    );
+    let expire = scalar(
+        &kit::source_url(),
+        "SELECT CAST(@@binlog_expire_logs_seconds AS SIGNED)",
+    )
+    .await;
+    assert_eq!(
+        metric(&cap, "otter_capture_source_binlog_expire_seconds", &[]),
+        expire as f64
+    );
     let idle = http_get(&standby_ep, "/metrics").await.1;
     assert_eq!(metric(&idle, "otter_capture_leader", &[]), 0.0);
     assert_eq!(
@@ -646,4 +695,134 @@ async fn lag_stays_low_on_an_idle_source_rises_while_paused_and_recovers() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", p.logs(&names)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apply_blocked_by_the_target_is_reported_stuck_and_recovers() {
+    let p = Ctl::new("stuck");
+    schema(&p.db).await;
+    p.create("");
+    let names = ["scap", "sapp"];
+    let _cap = p.serve("capture", "scap");
+    let _app = p.serve("apply", "sapp");
+    wait_running(&p, &names).await;
+    let ep = endpoint_of(&p, "sapp");
+    kit::eventually(
+        Duration::from_secs(20),
+        "a first heartbeat applied",
+        || async {
+            let m = http_get(&ep, "/metrics").await.1;
+            Ok(m.contains("otter_apply_lag_seconds{").then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs(&names)));
+    // Another session holds a write lock on the target table: apply's statements wait.
+    let mut lock = mysql_async::Conn::from_url(kit::target_url())
+        .await
+        .expect("target reachable");
+    mysql_async::prelude::Queryable::query_drop(
+        &mut lock,
+        format!("LOCK TABLES `{}`.t WRITE", p.db),
+    )
+    .await
+    .expect("lock");
+    insert_rows(&p.db, 1, 6).await;
+    let blocked = kit::eventually(
+        Duration::from_secs(30),
+        "records waiting and the stall counted",
+        || async {
+            let m = http_get(&ep, "/metrics").await.1;
+            let backlog = metric(&m, "otter_apply_backlog_records", &[]);
+            let stalled = metric(&m, "otter_apply_stalled_seconds", &[]);
+            let lag = metric(&m, "otter_apply_lag_seconds", &[]);
+            // Heartbeats (their own topic) still flow; the lag must not hide the stall.
+            Ok((backlog >= 5.0 && stalled >= 6.0 && lag >= stalled - 1.0).then_some(()))
+        },
+    )
+    .await;
+    if let Err(e) = blocked {
+        let m = http_get(&ep, "/metrics").await.1;
+        panic!("{e}\n{m}\n{}", p.logs(&names));
+    }
+    // The registration otterctl reads is refreshed every 2 s.
+    let status = || {
+        let (code, out, err) = p.ctl(&["-o", "json", "status", "--stuck-after", "5", &p.name]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<Value>(&out).expect("json")
+    };
+    let s = kit::eventually(Duration::from_secs(10), "status to say stuck", || async {
+        let s = status();
+        Ok((!s["stuck"].is_null()).then_some(s))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:#}", status()));
+    let why = s["stuck"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("apply sapp has") && why.contains("committed nothing"),
+        "status names the stuck apply: {s:#}"
+    );
+    assert!(!why.contains("capture"), "capture moves on: {why}");
+    assert!(s["backlog"].as_i64().unwrap_or(0) >= 5, "{s:#}");
+    let table = p.ok(&["status", "--stuck-after", "5"]);
+    assert!(table.contains("STUCK"), "{table}");
+    // The default threshold (30 s) is not reached yet.
+    assert!(p.status()["stuck"].is_null());
+
+    mysql_async::prelude::Queryable::query_drop(&mut lock, "UNLOCK TABLES")
+        .await
+        .expect("unlock");
+    drop(lock);
+    p.wait_in_sync(Duration::from_secs(60), &names).await;
+    kit::eventually(Duration::from_secs(15), "the stall to clear", || async {
+        let m = http_get(&ep, "/metrics").await.1;
+        let stalled = metric(&m, "otter_apply_stalled_seconds", &[]);
+        let lag = metric(&m, "otter_apply_lag_seconds", &[]);
+        Ok((stalled == 0.0 && lag < 3.0).then_some(()))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", p.logs(&names)));
+    p.wait_status(Duration::from_secs(10), "not stuck", &names, |s| {
+        s["stuck"].is_null() && s["backlog"] == 0
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_is_right_when_the_apply_hosts_clock_is_ten_minutes_off() {
+    let p = Ctl::new("skew");
+    schema(&p.db).await;
+    p.create("");
+    let names = ["kcap", "kapp"];
+    let _cap = p.serve("capture", "kcap");
+    // apply's wall clock runs 600 s ahead of the source's (and of capture's).
+    let _app = p.serve_skewed("apply", "kapp", "+600s");
+    wait_running(&p, &names).await;
+    let ep = endpoint_of(&p, "kapp");
+    kit::eventually(
+        Duration::from_secs(30),
+        "a measured offset and a low lag",
+        || async {
+            let m = http_get(&ep, "/metrics").await.1;
+            if !m.contains("otter_apply_lag_seconds{") {
+                return Ok(None);
+            }
+            let offset = metric(&m, "otter_apply_source_clock_offset_seconds", &[]);
+            let lag = metric(&m, "otter_apply_lag_seconds", &[]);
+            Ok(((offset + 600.0).abs() < 2.0 && lag < 3.0).then_some(()))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| {
+        panic!("{e}\n{}", p.logs(&names));
+    });
+    // Rows written while the clocks disagree arrive, and the lag stays honest.
+    insert_rows(&p.db, 1, 21).await;
+    p.wait_in_sync(Duration::from_secs(60), &names).await;
+    for _ in 0..3 {
+        let m = http_get(&ep, "/metrics").await.1;
+        let lag = metric(&m, "otter_apply_lag_seconds", &[]);
+        assert!(lag < 3.0, "lag {lag} s with a skewed apply clock");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }

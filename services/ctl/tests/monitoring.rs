@@ -1,14 +1,17 @@
 //! The monitoring shipped in `infra/` refers only to metrics the services emit: every
 //! `otter_*` name in the alert rules and the Grafana dashboard is one of the names the
 //! services register (`metrics::ALL`), so a renamed metric cannot silently blank a panel
-//! or an alert. (`infra/check-monitoring.sh` checks their syntax and the rules' unit
-//! tests with promtool.)
+//! or an alert; and the metrics reference (`schemas/metrics/README.md`) lists exactly
+//! those names. (`infra/check-monitoring.sh` checks syntax and the rules' unit tests
+//! with promtool.)
 
 use std::collections::BTreeSet;
 
 fn names_in(text: &str) -> BTreeSet<String> {
-    let re = regex::Regex::new(r"\botter_[a-z_]+").expect("regex");
+    let re = regex::Regex::new(r"[a-z_:]*otter_[a-z_:]+").expect("regex");
     re.find_iter(text)
+        // Recording rules (`level:metric:operations`) are not metrics.
+        .filter(|m| !m.as_str().contains(':'))
         .map(|m| {
             let n = m.as_str();
             ["_bucket", "_sum", "_count"]
@@ -22,14 +25,39 @@ fn names_in(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-#[test]
-fn alerts_and_dashboards_use_only_metrics_the_services_emit() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let known: BTreeSet<String> = otter_capture::metrics::ALL
+fn known() -> BTreeSet<String> {
+    otter_capture::metrics::ALL
         .iter()
         .chain(otter_apply::metrics::ALL)
         .map(|s| (*s).to_owned())
+        .collect()
+}
+
+#[test]
+fn the_metrics_reference_lists_exactly_the_metrics_the_services_emit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let doc = std::fs::read_to_string(root.join("schemas/metrics/README.md")).expect("read");
+    // The reference tables: one row per metric, its name first.
+    let listed: BTreeSet<String> = doc
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `otter_"))
+        .filter_map(|l| l.split('`').next())
+        .map(|n| format!("otter_{n}"))
         .collect();
+    let known = known();
+    let missing: Vec<_> = known.difference(&listed).collect();
+    let extra: Vec<_> = listed.difference(&known).collect();
+    assert!(
+        missing.is_empty(),
+        "not in schemas/metrics/README.md: {missing:?}"
+    );
+    assert!(extra.is_empty(), "listed but not emitted: {extra:?}");
+}
+
+#[test]
+fn alerts_and_dashboards_use_only_metrics_the_services_emit() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let known = known();
     for file in [
         "infra/prometheus/alerts.yml",
         "infra/grafana/dashboards/otter.json",

@@ -165,19 +165,40 @@ retry_ms = 200
 
     /// Starts `otter-<service> serve` as `instance`, logging to `<instance>.log`.
     pub fn serve(&self, service: &str, instance: &str) -> Proc {
+        let mut c = self.command(&bin(&format!("otter-{service}")));
+        c.args(["serve", "--pipeline", &self.name, "--instance", instance]);
+        self.spawn(c, instance)
+    }
+
+    /// [`Ctl::serve`] with the process's wall clock moved by `skew` (libfaketime, e.g.
+    /// `+600s`, preloaded into the service itself); its monotonic clock is left alone.
+    pub fn serve_skewed(&self, service: &str, instance: &str, skew: &str) -> Proc {
+        let lib = std::fs::read_dir("/usr/lib")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|d| d.path().join("faketime/libfaketimeMT.so.1"))
+            .find(|p| p.exists())
+            .expect("libfaketime is missing: infra/install.sh packages installs it");
+        let mut c = self.command(&bin(&format!("otter-{service}")));
+        c.args(["serve", "--pipeline", &self.name, "--instance", instance])
+            .env("LD_PRELOAD", lib)
+            .env("FAKETIME", skew)
+            .env_remove("FAKETIME_DONT_FAKE_MONOTONIC");
+        self.spawn(c, instance)
+    }
+
+    fn spawn(&self, mut c: Command, instance: &str) -> Proc {
         let log = std::fs::File::create(self.dir.join(format!("{instance}.log"))).expect("log");
-        self.command(&bin(&format!("otter-{service}")))
-            .args(["serve", "--pipeline", &self.name, "--instance", instance])
-            .env(
-                "RUST_LOG",
-                std::env::var("OTTER_TEST_LOG")
-                    .unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
-            )
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .map(|c| Proc(c, instance.to_owned()))
-            .expect("service starts")
+        c.env(
+            "RUST_LOG",
+            std::env::var("OTTER_TEST_LOG").unwrap_or_else(|_| "info,zookeeper_client=warn".into()),
+        )
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .map(|c| Proc(c, instance.to_owned()))
+        .expect("service starts")
     }
 
     pub fn log(&self, instance: &str) -> String {
