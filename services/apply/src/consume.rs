@@ -93,6 +93,23 @@ struct StatsPartition {
 }
 
 impl ClientContext for Ctx {
+    /// librdkafka's global errors. A pattern subscription that matches no topic yet is
+    /// the normal state of a pipeline whose tables have had no change since capture
+    /// started (topics are created with the first event), so it is not an ERROR.
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        use rdkafka::types::RDKafkaErrorCode;
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::UnknownTopicOrPartition)
+            && reason.contains("Subscribed topic not available")
+        {
+            tracing::info!(
+                reason,
+                "no topic of the pipeline exists yet; waiting for the first change"
+            );
+        } else {
+            tracing::error!(%error, reason, "Kafka client error");
+        }
+    }
+
     fn stats_raw(&self, statistics: &[u8]) {
         let Ok(stats) = serde_json::from_slice::<Stats>(statistics) else {
             tracing::debug!("unreadable librdkafka statistics");

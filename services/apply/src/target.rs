@@ -5,11 +5,16 @@
 //! - A batch's statements and its partition's new position (`apply_position`) commit in
 //!   one transaction, so the target holds a batch's rows exactly when it holds the
 //!   position past them; a crash at any instant loses or repeats nothing.
-//! - The position row is locked (`SELECT ... FOR UPDATE`) and compared with the position
-//!   the writer started from before anything is written; if another instance moved it
-//!   (a rebalance, a paused process coming back), the transaction is rolled back with
+//! - The position row is claimed before anything is written: a partition's first batch
+//!   INSERTs it (a duplicate key means another instance got there first), every later
+//!   batch locks the existing row (`SELECT ... FOR UPDATE`) and compares it with the
+//!   position the writer started from. If another instance moved it (a rebalance, a
+//!   paused process coming back), the transaction is rolled back with
 //!   [`ApplyError::Fenced`] and the writer reloads. Two instances can never both apply
 //!   the same records.
+//! - No transaction locks a missing position row: a locking read of an absent key takes
+//!   a gap lock, and two instances starting fresh partitions in the same gap would
+//!   deadlock on their inserts. The first batch's plain INSERT takes no gap lock.
 //! - Every connection runs [`SESSION_SETUP`] first; the literals of `sql::mysql` rely on it.
 //!
 //! Requires of the target: InnoDB, a user that may create the state database and write
@@ -26,6 +31,9 @@ use otter_core::{SourcePos, TableId};
 
 use crate::error::ApplyError;
 use crate::sql::Stmt;
+
+/// MySQL's duplicate-key error (`ER_DUP_ENTRY`).
+const ER_DUP_ENTRY: u16 = 1062;
 
 /// Statements every target connection runs first, and why:
 /// - utf8mb4 so any text reaches the server unchanged; the server converts it to each
@@ -246,17 +254,7 @@ impl Target {
             .start_transaction(TxOpts::default())
             .await
             .map_err(self.bk(&self.positions))?;
-        let stored = self
-            .read(&mut tx, batch.topic, batch.partition, true)
-            .await?;
-        let stored_next = stored.map(|s| s.next_offset);
-        if stored_next != batch.expected {
-            // Dropping `tx` rolls back.
-            return Err(ApplyError::Fenced {
-                expected: batch.expected,
-                stored: stored_next,
-            });
-        }
+        self.claim(&mut tx, batch).await?;
         for (table, stmt) in batch.stmts {
             let sent = Instant::now();
             tx.query_drop(&stmt.sql)
@@ -298,35 +296,96 @@ impl Target {
             .await
             .map_err(self.bk(&self.skipped))?;
         }
+        if batch.expected.is_some() {
+            self.write_position(&mut tx, batch, false).await?;
+        }
+        tx.commit().await.map_err(self.bk(&self.positions))?;
+        Ok(started.elapsed())
+    }
+
+    /// Claims the partition's position row for this transaction (see the module
+    /// invariants): the first batch inserts it with the batch's new position, a later one
+    /// locks it and checks it is where the writer left it.
+    async fn claim(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        batch: &Commit<'_>,
+    ) -> Result<(), ApplyError> {
+        if batch.expected.is_none() {
+            return match self.write_position(tx, batch, true).await {
+                Ok(()) => Ok(()),
+                Err(ApplyError::Bookkeeping {
+                    source: mysql_async::Error::Server(e),
+                    ..
+                }) if e.code == ER_DUP_ENTRY => {
+                    // Another instance applied this partition first (its insert has
+                    // committed, or ours would still wait); report what it stored. The
+                    // consistent read's snapshot starts here, after that commit.
+                    let stored = self.read(tx, batch.topic, batch.partition, false).await?;
+                    Err(ApplyError::Fenced {
+                        expected: None,
+                        stored: stored.map(|s| s.next_offset),
+                    })
+                }
+                Err(e) => Err(e),
+            };
+        }
+        let stored = self.read(tx, batch.topic, batch.partition, true).await?;
+        let stored_next = stored.map(|s| s.next_offset);
+        if stored_next != batch.expected {
+            // Dropping the transaction rolls back.
+            return Err(ApplyError::Fenced {
+                expected: batch.expected,
+                stored: stored_next,
+            });
+        }
+        Ok(())
+    }
+
+    /// Writes the batch's new position: a plain INSERT for a partition's first batch (a
+    /// duplicate key is an error), an UPDATE of the row [`Self::claim`] locked otherwise.
+    async fn write_position(
+        &self,
+        tx: &mut mysql_async::Transaction<'_>,
+        batch: &Commit<'_>,
+        insert: bool,
+    ) -> Result<(), ApplyError> {
         let o = batch.next.order;
         let order_file = o.map(|o| u32::try_from(o[0]).unwrap_or(u32::MAX));
         let order_row = o.map(|o| u32::try_from(o[2]).unwrap_or(u32::MAX));
         let order_part = o.map(|o| u8::try_from(o[3]).unwrap_or(u8::MAX));
-        tx.exec_drop(
+        let at = batch.at.map(ToString::to_string);
+        let sql = if insert {
             format!(
-                "INSERT INTO {} (pipeline, topic, kafka_partition, next_offset, order_file, order_pos, \
-                 order_row, order_part, source_position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-                 ON DUPLICATE KEY UPDATE next_offset = VALUES(next_offset), order_file = VALUES(order_file), \
-                 order_pos = VALUES(order_pos), order_row = VALUES(order_row), order_part = VALUES(order_part), \
-                 source_position = COALESCE(VALUES(source_position), source_position), updated_at = CURRENT_TIMESTAMP(6)",
+                "INSERT INTO {} (next_offset, order_file, order_pos, order_row, order_part, \
+                 source_position, pipeline, topic, kafka_partition) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self.positions
-            ),
+            )
+        } else {
+            format!(
+                "UPDATE {} SET next_offset = ?, order_file = ?, order_pos = ?, order_row = ?, \
+                 order_part = ?, source_position = COALESCE(?, source_position), \
+                 updated_at = CURRENT_TIMESTAMP(6) \
+                 WHERE pipeline = ? AND topic = ? AND kafka_partition = ?",
+                self.positions
+            )
+        };
+        tx.exec_drop(
+            sql,
             (
-                &self.pipeline,
-                batch.topic,
-                batch.partition,
                 batch.next.next_offset,
                 order_file,
                 o.map(|o| o[1]),
                 order_row,
                 order_part,
-                batch.at.map(ToString::to_string),
+                at,
+                &self.pipeline,
+                batch.topic,
+                batch.partition,
             ),
         )
         .await
-        .map_err(self.bk(&self.positions))?;
-        tx.commit().await.map_err(self.bk(&self.positions))?;
-        Ok(started.elapsed())
+        .map_err(self.bk(&self.positions))
     }
 
     pub async fn disconnect(self) {

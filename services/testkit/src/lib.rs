@@ -117,6 +117,14 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
+/// The lines of a service log (tracing's text format: timestamp, level, target, message)
+/// logged at ERROR level. A WARN line quoting a server's `ERROR 1213 ...` is not one.
+pub fn error_lines(log: &str) -> Vec<&str> {
+    log.lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("ERROR"))
+        .collect()
+}
+
 /// A connection to the source server.
 pub async fn source() -> anyhow::Result<mysql_async::Conn> {
     Ok(mysql_async::Conn::from_url(source_url()).await?)
@@ -259,4 +267,18 @@ pub async fn topic_epochs(
         Ok(out)
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_lines_reads_the_level_not_the_message() {
+        let log = "2026-12-06T02:00:00.000001Z  WARN otter_apply::worker: retrying: ERROR 1213 (40001): Deadlock\n\
+                   2026-12-06T02:00:00.000002Z ERROR otter_apply::worker: batch failed\n\
+                   2026-12-06T02:00:00.000003Z  INFO otter_apply: ERROR in a message";
+        assert_eq!(
+            super::error_lines(log),
+            vec!["2026-12-06T02:00:00.000002Z ERROR otter_apply::worker: batch failed"]
+        );
+    }
 }

@@ -11,7 +11,7 @@ use otter_apply::mapping::Mapping;
 use otter_apply::verify::{self, TableReport};
 use otter_testkit as kit;
 #[allow(unused_imports)]
-pub use otter_testkit::{both, exec, tail};
+pub use otter_testkit::{both, error_lines, exec, tail};
 
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
