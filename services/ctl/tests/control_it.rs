@@ -789,7 +789,12 @@ async fn an_apply_blocked_by_the_target_is_reported_stuck_and_recovers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 6: fails (no measured -600 s offset with a low lag within 30 s under libfaketime); not yet diagnosed"]
+// Diagnosed: under libfaketime (0.9.10, MT or not, monotonic faked or not) librdkafka's
+// threads sit in futex waits and the consumer never joins its group: librdkafka computes
+// its cond-wait deadlines from the (faked) realtime clock and libfaketime's translation of
+// those waits back to the kernel's clock does not hold (cf. wolfcw/libfaketime#469). The
+// correction itself is unit-tested in `otter_apply::lag`; a real skewed host needs a VM.
+#[ignore = "libfaketime hangs librdkafka's timed waits; see the comment above"]
 async fn lag_is_right_when_the_apply_hosts_clock_is_ten_minutes_off() {
     let p = Ctl::new("skew");
     schema(&p.db).await;
