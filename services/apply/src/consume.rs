@@ -106,7 +106,7 @@ impl ClientContext for Ctx {
                 "no topic of the pipeline exists yet; waiting for the first change"
             );
         } else {
-            tracing::error!(%error, reason, "Kafka client error");
+            tracing::error!(%error, reason, "Kafka client error; check that the brokers in the pipeline's definition are reachable from this host (librdkafka retries on its own)");
         }
     }
 
@@ -177,16 +177,18 @@ impl Ctx {
                 .as_ref()
                 .map_or(Offset::Beginning, |s| Offset::Offset(s.next_offset));
             if let Err(e) = tpl.set_partition_offset(topic, *partition, offset) {
-                error!(topic = %topic, partition, error = %e, "cannot set the start offset");
+                error!(topic = %topic, partition, error = %e, "cannot set the start offset; restart this apply instance (it resumes from the target's stored position)");
             }
             starts.push(stored);
         }
         if let Err(e) = consumer.assign(tpl) {
-            error!(error = %e, "assign failed");
+            error!(error = %e, "assign failed: this instance holds no partitions; restart it (the others keep applying theirs)");
             return;
         }
         let Some(me) = self.me.get().and_then(Weak::upgrade) else {
-            error!("the consumer is gone; cannot split partition queues");
+            error!(
+                "the consumer is gone; cannot split partition queues; restart this apply instance"
+            );
             return;
         };
         let mut routes = self.lock();
@@ -194,7 +196,7 @@ impl Ctx {
             // After `assign`, before anything is fetched: every record of the partition
             // goes to its own queue.
             let Some(mut queue) = me.split_partition_queue(&topic, partition) else {
-                error!(topic = %topic, partition, "cannot split the partition queue");
+                error!(topic = %topic, partition, "cannot split the partition queue: the partition is not applied; restart this apply instance");
                 continue;
             };
             let notify = Arc::new(Notify::new());

@@ -237,7 +237,7 @@ impl Worker {
                         .errors
                         .with_label_values(&[&self.shared.pipeline, "permanent", "offsets_missing"])
                         .inc();
-                    error!(error = %e, "partition stopped: its records are missing from the broker");
+                    error!(error = %e, "partition stopped: its records are missing from the broker (retention deleted them before they were applied): raise the topics' retention and re-sync the affected tables from the source (`otter-apply verify` lists the differing rows)");
                     self.shared.errors.report(
                         "offsets_missing",
                         otter_core::ErrorClass::Permanent,

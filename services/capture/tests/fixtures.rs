@@ -7,19 +7,7 @@ use std::path::PathBuf;
 use otter_capture::binlog::file::decode_file;
 use otter_capture::decode_cmd::{render_file, DecodeArgs};
 
-fn fixtures_dir() -> PathBuf {
-    let dir = std::env::var_os("OTTER_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/mysql-binlogs")
-        });
-    assert!(
-        dir.is_dir(),
-        "fixture folder {} is missing (set OTTER_FIXTURES)",
-        dir.display()
-    );
-    dir
-}
+use otter_testkit::fixtures_dir;
 
 fn read(name: &str) -> Vec<u8> {
     let p = fixtures_dir().join(name);

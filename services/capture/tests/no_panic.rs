@@ -19,9 +19,8 @@ fn opts() -> Options {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/fixtures/mysql-binlogs");
-    std::fs::read(dir.join(name)).expect("fixture present")
+    let p = otter_testkit::fixtures_dir().join(name);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
 /// Removes checksums by rewriting the FDE's algorithm byte is not possible without

@@ -111,6 +111,23 @@ pub async fn both(sql: &[&str]) {
     exec(&target_url(), sql).await;
 }
 
+/// The recorded MySQL/MariaDB binlogs (`shared/fixtures/mysql-binlogs` beside the
+/// repository, or `OTTER_FIXTURES`). Panics with what to set when the folder is missing.
+pub fn fixtures_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("OTTER_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../../shared/fixtures/mysql-binlogs")
+        });
+    assert!(
+        dir.is_dir(),
+        "fixture folder {} is missing (set OTTER_FIXTURES)",
+        dir.display()
+    );
+    dir
+}
+
 /// The last `n` lines of `s` (log excerpts in failure messages).
 pub fn tail(s: &str, n: usize) -> String {
     let lines: Vec<&str> = s.lines().collect();
