@@ -389,6 +389,8 @@ pub fn encode_schema_change_as(
     write_json_str(out, &sc.ddl);
     out.extend_from_slice(b",\"default_db\":");
     write_json_str(out, &sc.default_db);
+    out.extend_from_slice(b",\"ddl_kind\":");
+    write_json_str(out, sc.kind.as_str());
     out.extend_from_slice(b",\"source\":");
     write_source(out, &sc.source, &sc.table, 0, epoch);
     write_num(out, format_args!(",\"ts_ms\":{now_ms},\"transaction\":"));
@@ -478,6 +480,14 @@ pub fn decode_with_epoch(value: &[u8]) -> Result<(Record, Option<i64>), CodecErr
                 table,
                 default_db: get_str(m, "default_db")?.to_owned(),
                 ddl: get_str(m, "ddl")?.to_owned(),
+                // Absent from records of captures before 0.2: they were not parsed.
+                kind: match m.get("ddl_kind") {
+                    None => crate::ddl::DdlKind::Unparsed,
+                    Some(k) => k
+                        .as_str()
+                        .and_then(crate::ddl::DdlKind::from_name)
+                        .ok_or_else(|| field("ddl_kind"))?,
+                },
                 schema_version,
                 source,
                 txn,

@@ -164,8 +164,12 @@ pub struct SchemaChange {
     pub table: TableId,
     /// The default database the statement ran in.
     pub default_db: String,
-    /// The statement text as the source logged it.
+    /// The statement text as the source logged it (the whole statement, also when it
+    /// names several tables).
     pub ddl: String,
+    /// What the statement does to this table ([`crate::ddl::DdlKind::Unparsed`] when
+    /// the SQL parser could not read it).
+    pub kind: crate::ddl::DdlKind,
     /// The table's schema version after this change.
     pub schema_version: u32,
     pub source: SourceInfo,

@@ -8,6 +8,7 @@
 pub mod chunk;
 pub mod codec;
 pub mod config;
+pub mod ddl;
 pub mod error;
 pub mod event;
 pub mod heartbeat;

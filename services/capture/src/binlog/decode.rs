@@ -26,6 +26,7 @@ use super::ddl::{classify, Statement};
 use super::event::{self as ev, ty, Format, FrameError};
 use super::rows::{self, Assumptions, PlanError, RowsError, RowsKind, TableDef};
 use super::tablemap::{self, TableMapError};
+use otter_core::ddl::{self, DdlKind};
 
 /// Why decoding stopped. Every variant carries the position of the event at fault.
 #[derive(Debug, thiserror::Error)]
@@ -175,6 +176,8 @@ pub struct Counters {
     pub ignorable_events: u64,
     pub statement_events: u64,
     pub heartbeats: u64,
+    /// DDL statements the SQL parser could not read (published as `unparsed`).
+    pub unparsed_ddl: u64,
 }
 
 /// How DML logged as statements is treated.
@@ -196,6 +199,8 @@ struct Txn {
     table_order: HashMap<TableId, u32>,
     /// MariaDB standalone group: the next statement completes it.
     standalone: bool,
+    /// Opened by BEGIN (or a MariaDB non-standalone GTID): only COMMIT/XID ends it.
+    explicit: bool,
 }
 
 pub type TableFilter = Arc<dyn Fn(&TableId) -> bool + Send + Sync>;
@@ -414,6 +419,7 @@ impl Decoder {
                     id: Some(id.clone()),
                     gtid: Some(id),
                     standalone: g.standalone,
+                    explicit: !g.standalone,
                     ..Txn::default()
                 });
             }
@@ -538,6 +544,7 @@ impl Decoder {
                 self.txn = Some(Txn {
                     id: Some(id),
                     gtid,
+                    explicit: true,
                     ..Txn::default()
                 });
             }
@@ -548,11 +555,31 @@ impl Decoder {
                 self.commit(end, out);
             }
             Statement::Savepoint => self.counters.statement_events += 1,
-            Statement::Ddl(tables) => {
+            Statement::Ddl(found) => {
                 let ts = h.timestamp;
                 let server = h.server_id;
-                for (i, t) in tables.into_iter().enumerate() {
-                    let table = TableId::new(t.db.unwrap_or_else(|| q.db.clone()), t.table);
+                // What the parser says each table gets; where it cannot read the
+                // statement, the tokenizer's tables get the text as it is.
+                let parts: Vec<(TableId, DdlKind)> = match ddl::analyze(&sql, &q.db) {
+                    Ok(v) => v.into_iter().map(|d| (d.table, d.kind)).collect(),
+                    Err(e) => {
+                        self.counters.unparsed_ddl += 1;
+                        tracing::warn!(
+                            position = %at,
+                            error = %e,
+                            statement = %clip(&sql, 2000),
+                            "DDL the SQL parser cannot read: published as ddl_kind \"unparsed\" with its text; apply runs it as written (or stops that table, per its ddl policy)"
+                        );
+                        found
+                            .into_iter()
+                            .map(|t| {
+                                let db = t.db.unwrap_or_else(|| q.db.clone());
+                                (TableId::new(db, t.table), DdlKind::Unparsed)
+                            })
+                            .collect()
+                    }
+                };
+                for (i, (table, kind)) in parts.into_iter().enumerate() {
                     if self.opts.filter.as_ref().is_some_and(|f| !f(&table)) {
                         continue;
                     }
@@ -570,6 +597,7 @@ impl Decoder {
                         table,
                         default_db: q.db.clone(),
                         ddl: sql.clone(),
+                        kind,
                         schema_version: version,
                         source,
                         txn: TxnMark {
@@ -580,8 +608,11 @@ impl Decoder {
                         },
                     }));
                 }
-                // DDL commits implicitly.
-                self.commit(end, out);
+                // DDL commits implicitly, except the CREATE of a CREATE TABLE ...
+                // SELECT, which MariaDB logs inside the BEGIN group of the copied rows.
+                if !self.txn.as_ref().is_some_and(|t| t.explicit) {
+                    self.commit(end, out);
+                }
             }
             Statement::Dml => self.on_statement_dml(at, "statement")?,
             Statement::Other => {
@@ -784,6 +815,15 @@ impl Decoder {
     pub fn take_payload_events(&mut self) -> std::collections::VecDeque<Vec<u8>> {
         std::mem::take(&mut self.payload_events)
     }
+}
+
+/// At most `max` bytes of `s` (on a char boundary), for logs.
+fn clip(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn next_table_order(txn: &mut Txn, table: &TableId) -> u32 {
