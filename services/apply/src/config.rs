@@ -103,6 +103,26 @@ pub enum OnError {
     Skip,
 }
 
+/// What apply does with the schema changes in the stream (Flink CDC's schema change
+/// behaviours). Whatever the policy, a schema change is ordered with its table's rows:
+/// nothing after it is applied before it is handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DdlPolicy {
+    /// Apply every schema change to the target, once, after every partition of the
+    /// table's topic has applied the rows before it.
+    All,
+    /// Apply only changes that add (tables, columns, indexes); pass over the rest
+    /// (counted and logged with their statement): the target keeps dropped columns and
+    /// tables, and old column types.
+    Additive,
+    /// Apply none (counted and logged): the target's schema is managed by hand.
+    Ignore,
+    /// Stop the table's partition at the first schema change, for an operator to apply
+    /// it by hand and then list it in `apply.ddl_skip`.
+    Stop,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyTuning {
@@ -127,6 +147,14 @@ pub struct ApplyTuning {
     /// `stop` or `skip`, see [`OnError`].
     #[serde(default = "default_on_error")]
     pub on_error: OnError,
+    /// `all`, `additive`, `ignore` or `stop`, see [`DdlPolicy`].
+    #[serde(default = "default_ddl")]
+    pub ddl: DdlPolicy,
+    /// Schema changes passed over whatever the policy, by source position
+    /// (`<binlog file>:<offset>`, as the error that stopped on it says): the documented
+    /// way past a schema change the target refused, once it is dealt with by hand.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ddl_skip: Vec<String>,
 }
 
 impl Default for ApplyTuning {
@@ -138,6 +166,8 @@ impl Default for ApplyTuning {
             prefetch_kbytes: default_prefetch_kbytes(),
             retry_ms: default_retry_ms(),
             on_error: default_on_error(),
+            ddl: default_ddl(),
+            ddl_skip: Vec::new(),
         }
     }
 }
@@ -177,6 +207,9 @@ fn default_retry_ms() -> u64 {
 }
 fn default_on_error() -> OnError {
     OnError::Stop
+}
+fn default_ddl() -> DdlPolicy {
+    DdlPolicy::All
 }
 
 impl Config {

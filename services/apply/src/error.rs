@@ -26,6 +26,13 @@ pub mod code {
 /// Errors talking to the target database.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    #[error("target refused schema change of {table}: {statement}")]
+    Ddl {
+        table: TableId,
+        statement: String,
+        #[source]
+        source: mysql_async::Error,
+    },
     #[error("cannot reach the target {url}")]
     Connect {
         url: String,
@@ -122,7 +129,9 @@ impl ApplyError {
             },
             ApplyError::ConnectTimeout { .. } | ApplyError::Fenced { .. } => ErrorClass::Transient,
             ApplyError::Precondition { .. } => ErrorClass::Permanent,
-            ApplyError::Statement { table, source, .. } => driver_class(source, Some(table)),
+            ApplyError::Statement { table, source, .. } | ApplyError::Ddl { table, source, .. } => {
+                driver_class(source, Some(table))
+            }
             ApplyError::Bookkeeping { source, .. } => driver_class(source, None),
             ApplyError::RowMismatch { table, .. }
             | ApplyError::Sql { table, .. }
@@ -154,6 +163,10 @@ impl ApplyError {
             ApplyError::Bookkeeping { .. } => "bookkeeping",
             ApplyError::Fenced { .. } => "fenced",
             ApplyError::Mapping(_) => "mapping",
+            ApplyError::Ddl { source, .. } => match server_code(source) {
+                Some(_) => "ddl_refused",
+                None => "target_io",
+            },
             ApplyError::Key { .. } => "key_missing",
             ApplyError::Sql { .. } => "value_has_no_literal",
         }
@@ -216,13 +229,56 @@ pub enum PartitionError {
         #[source]
         source: ApplyError,
     },
+    /// A schema change apply will not run (policy `stop`, or a statement it cannot map).
+    #[error("{place}: schema change not applied ({why}): {ddl}")]
+    Ddl {
+        place: StreamPlace,
+        why: DdlStop,
+        ddl: String,
+    },
+}
+
+/// Why a partition stops at a schema change without trying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlStop {
+    /// `apply.ddl = "stop"`.
+    Policy,
+    /// The SQL parser cannot read it and the table's names differ on the target.
+    Unmappable,
+}
+
+impl std::fmt::Display for DdlStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DdlStop::Policy => "apply.ddl = \"stop\"",
+            DdlStop::Unmappable => {
+                "the SQL parser cannot read it, so it cannot be rewritten for the mapped target table"
+            }
+        })
+    }
 }
 
 impl PartitionError {
+    /// Whether it stopped at a schema change (whose way out is `apply.ddl_skip`).
+    pub fn is_ddl(&self) -> bool {
+        matches!(
+            self,
+            PartitionError::Ddl { .. }
+                | PartitionError::Apply {
+                    source: ApplyError::Ddl { .. },
+                    ..
+                }
+        )
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             PartitionError::Decode { source, .. } => source.code(),
             PartitionError::Apply { source, .. } => source.code(),
+            PartitionError::Ddl { why, .. } => match why {
+                DdlStop::Policy => "ddl_policy_stop",
+                DdlStop::Unmappable => "ddl_unmappable",
+            },
         }
     }
 }

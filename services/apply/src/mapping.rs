@@ -176,6 +176,10 @@ impl Mapping {
         let Some((i, c)) = found else {
             return Self::build(schema, src.clone(), None, 0);
         };
+        Self::build(schema, Self::target(c, src), Some(&c.rule), i + 1)
+    }
+
+    fn target(c: &Compiled, src: &TableId) -> TableId {
         let db = match &c.rule.target_db {
             Some(t) => c.db.replace(&src.db, t.as_str()).into_owned(),
             None => src.db.clone(),
@@ -184,7 +188,21 @@ impl Mapping {
             Some(t) => c.table.replace(&src.table, t.as_str()).into_owned(),
             None => src.table.clone(),
         };
-        Self::build(schema, TableId::new(db, table), Some(&c.rule), i + 1)
+        TableId::new(db, table)
+    }
+
+    /// Whether `src` keeps its own name and every column's on the target (so a
+    /// statement about it can run there as the source wrote it).
+    pub fn keeps_names(&self, src: &TableId) -> bool {
+        match self.rule_for(src) {
+            None => true,
+            Some((_, c)) => {
+                Self::target(c, src) == *src
+                    && c.rule.columns.iter().all(|(a, b)| a == b)
+                    && c.rule.include.is_empty()
+                    && c.rule.exclude.is_empty()
+            }
+        }
     }
 
     fn build(
@@ -255,6 +273,29 @@ impl Mapping {
             target,
             cols,
             key,
+        })
+    }
+}
+
+/// Schema changes are rendered under the names rows are written with.
+impl otter_core::ddl::Names for Mapping {
+    fn table(&self, src: &TableId) -> TableId {
+        self.rule_for(src)
+            .map_or_else(|| src.clone(), |(_, c)| Self::target(c, src))
+    }
+
+    fn column(&self, src: &TableId, column: &str) -> Option<String> {
+        let Some((_, c)) = self.rule_for(src) else {
+            return Some(column.to_owned());
+        };
+        let r = &c.rule;
+        let written = (r.include.is_empty() || r.include.iter().any(|i| i == column))
+            && !r.exclude.iter().any(|e| e == column);
+        written.then(|| {
+            r.columns
+                .get(column)
+                .cloned()
+                .unwrap_or_else(|| column.to_owned())
         })
     }
 }

@@ -1,5 +1,5 @@
 //! Every metric name this crate emits. Names follow `otter_apply_<what>_<unit>`; labels
-//! come from closed sets (`pipeline`, `op`, `class`, `code`, `reason`, `state`); never a
+//! come from closed sets (`pipeline`, `op`, `class`, `code`, `reason`, `state`, `outcome`); never a
 //! table, topic or partition label. The whole list, with meanings, is
 //! `schemas/metrics/README.md` (a test keeps the two equal).
 
@@ -15,8 +15,7 @@ pub const ROWS_WRITTEN: &str = "otter_apply_rows_written_total";
 /// (duplicate: already applied, e.g. re-published after a capture crash;
 /// filtered: the table's map rule says `skip = true`;
 /// policy_skip: refused by the target or undecodable, recorded in `apply_skipped`;
-/// fenced: published by a deposed capture leader; chunks_restarted;
-/// ddl_not_applied: schema changes, until issue 7; dry_run).
+/// fenced: published by a deposed capture leader; chunks_restarted; dry_run).
 pub const SKIPPED: &str = "otter_apply_events_skipped_total";
 /// Counter. Batches committed to the target. Labels: `pipeline`.
 pub const BATCHES: &str = "otter_apply_batches_total";
@@ -45,6 +44,12 @@ pub const BACKLOG: &str = "otter_apply_backlog_records";
 /// commit, seconds; 0 when every partition is caught up or moving. The stuck detector.
 /// Labels: `pipeline`.
 pub const STALLED_SECONDS: &str = "otter_apply_stalled_seconds";
+/// Counter. Schema changes handled, by outcome (counted once per change, by the
+/// partition that decides it). Labels: `pipeline`, `outcome` (applied; ignored and
+/// not_additive: passed over by `apply.ddl`; skipped: listed in `apply.ddl_skip`;
+/// filtered: the table's map rule skips it, or it touches no mapped column; dry_run;
+/// failed: the target refused it or the policy stopped on it).
+pub const DDL: &str = "otter_apply_ddl_total";
 
 pub const ALL: &[&str] = &[
     EVENTS_APPLIED,
@@ -60,6 +65,7 @@ pub const ALL: &[&str] = &[
     STATEMENT_SECONDS,
     BACKLOG,
     STALLED_SECONDS,
+    DDL,
 ];
 
 /// Handles, created once per process.
@@ -78,6 +84,7 @@ pub struct Metrics {
     pub statement_seconds: HistogramVec,
     pub backlog: IntGaugeVec,
     pub stalled: prometheus::GaugeVec,
+    pub ddl: IntCounterVec,
     /// What `/readyz` answers.
     pub health: std::sync::Arc<otter_telemetry::Health>,
 }
@@ -139,6 +146,7 @@ impl Metrics {
                 prometheus::exponential_buckets(0.001, 4.0, 9)?,
             )?,
             errors: counter(ERRORS, "errors", &["pipeline", "class", "code"])?,
+            ddl: counter(DDL, "schema changes handled", &["pipeline", "outcome"])?,
             partitions,
         })
     }

@@ -94,8 +94,25 @@ pub struct Target {
     pipeline: String,
     positions: String,
     skipped: String,
+    ddl: String,
+    ddl_reached: String,
     connect_timeout: Duration,
 }
+
+/// How far a schema change has got on the target (`apply_ddl.state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DdlState {
+    /// Its statement was sent; it may or may not have taken effect (a crash in between).
+    Executing,
+    /// Applied (or nothing to apply); every partition may pass it.
+    Done,
+    /// The target refused it; a retry runs it again and any error is real.
+    Failed,
+}
+
+/// MySQL errors a schema change re-run after a crash gets when its first run took
+/// effect: the table/column/index it creates exists, the one it drops or renames is gone.
+pub const DDL_ALREADY_APPLIED: &[u16] = &[1007, 1008, 1050, 1051, 1054, 1060, 1061, 1091, 1146];
 
 impl Target {
     /// Builds the pool; no connection is made until [`Target::prepare`] or first use.
@@ -122,6 +139,8 @@ impl Target {
             pipeline: pipeline.to_owned(),
             positions: q("apply_position"),
             skipped: q("apply_skipped"),
+            ddl: q("apply_ddl"),
+            ddl_reached: q("apply_ddl_reached"),
             connect_timeout,
         })
     }
@@ -202,6 +221,30 @@ impl Target {
   KEY by_place (pipeline, topic, kafka_partition, kafka_offset)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                 self.skipped
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+  pipeline VARCHAR(128) NOT NULL,
+  topic VARCHAR(255) NOT NULL,
+  ddl_id VARCHAR(80) NOT NULL,
+  state VARCHAR(16) NOT NULL,
+  source_position VARCHAR(600) NULL,
+  statement MEDIUMTEXT NOT NULL,
+  updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (pipeline, topic, ddl_id)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                self.ddl
+            ),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {} (
+  pipeline VARCHAR(128) NOT NULL,
+  topic VARCHAR(255) NOT NULL,
+  ddl_id VARCHAR(80) NOT NULL,
+  kafka_partition INT NOT NULL,
+  reached_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+  PRIMARY KEY (pipeline, topic, ddl_id, kafka_partition)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
+                self.ddl_reached
             ),
         ];
         for stmt in ddl {
@@ -386,6 +429,128 @@ impl Target {
         )
         .await
         .map_err(self.bk(&self.positions))
+    }
+
+    /// Records that `partition` has applied everything before schema change `id` of
+    /// `topic`, and returns how many partitions have.
+    pub async fn ddl_reach(
+        &self,
+        topic: &str,
+        id: &str,
+        partition: i32,
+    ) -> Result<u64, ApplyError> {
+        let mut c = self.conn().await?;
+        c.exec_drop(
+            format!(
+                "INSERT IGNORE INTO {} (pipeline, topic, ddl_id, kafka_partition) VALUES (?, ?, ?, ?)",
+                self.ddl_reached
+            ),
+            (&self.pipeline, topic, id, partition),
+        )
+        .await
+        .map_err(self.bk(&self.ddl_reached))?;
+        self.ddl_count(&mut c, topic, id).await
+    }
+
+    /// How many partitions of `topic` have reached schema change `id`.
+    pub async fn ddl_reached(&self, topic: &str, id: &str) -> Result<u64, ApplyError> {
+        let mut c = self.conn().await?;
+        self.ddl_count(&mut c, topic, id).await
+    }
+
+    async fn ddl_count(&self, c: &mut Conn, topic: &str, id: &str) -> Result<u64, ApplyError> {
+        let n: Option<u64> = c
+            .exec_first(
+                format!(
+                    "SELECT COUNT(*) FROM {} WHERE pipeline = ? AND topic = ? AND ddl_id = ?",
+                    self.ddl_reached
+                ),
+                (&self.pipeline, topic, id),
+            )
+            .await
+            .map_err(self.bk(&self.ddl_reached))?;
+        Ok(n.unwrap_or(0))
+    }
+
+    /// Where schema change `id` of `topic` stands on the target.
+    pub async fn ddl_state(&self, topic: &str, id: &str) -> Result<Option<DdlState>, ApplyError> {
+        let mut c = self.conn().await?;
+        let s: Option<String> = c
+            .exec_first(
+                format!(
+                    "SELECT state FROM {} WHERE pipeline = ? AND topic = ? AND ddl_id = ?",
+                    self.ddl
+                ),
+                (&self.pipeline, topic, id),
+            )
+            .await
+            .map_err(self.bk(&self.ddl))?;
+        Ok(s.map(|s| match s.as_str() {
+            "done" => DdlState::Done,
+            "failed" => DdlState::Failed,
+            _ => DdlState::Executing,
+        }))
+    }
+
+    /// Records where schema change `id` of `topic` stands.
+    pub async fn ddl_mark(
+        &self,
+        topic: &str,
+        id: &str,
+        state: DdlState,
+        at: &SourcePos,
+        statement: &str,
+    ) -> Result<(), ApplyError> {
+        let mut c = self.conn().await?;
+        let state = match state {
+            DdlState::Executing => "executing",
+            DdlState::Done => "done",
+            DdlState::Failed => "failed",
+        };
+        c.exec_drop(
+            format!(
+                "INSERT INTO {} (pipeline, topic, ddl_id, state, source_position, statement)                  VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state),                  statement = VALUES(statement), updated_at = CURRENT_TIMESTAMP(6)",
+                self.ddl
+            ),
+            (&self.pipeline, topic, id, state, at.to_string(), statement),
+        )
+        .await
+        .map_err(self.bk(&self.ddl))
+    }
+
+    /// Runs one schema change: creates `create_db` first when given, runs `sql` with
+    /// `use_db` as the default database when given (skipped if the target lacks it).
+    /// The connection is closed afterwards, so no pooled session keeps the `USE`.
+    pub async fn ddl_execute(
+        &self,
+        table: &TableId,
+        create_db: Option<&str>,
+        use_db: Option<&str>,
+        sql: &str,
+    ) -> Result<(), ApplyError> {
+        let mut c = self.conn().await?;
+        let err = |source| ApplyError::Ddl {
+            table: table.clone(),
+            statement: sql.to_owned(),
+            source,
+        };
+        if let Some(db) = create_db {
+            let q = format!("CREATE DATABASE IF NOT EXISTS `{}`", db.replace('`', "``"));
+            c.query_drop(q).await.map_err(err)?;
+        }
+        if let Some(db) = use_db.filter(|d| !d.is_empty()) {
+            match c
+                .query_drop(format!("USE `{}`", db.replace('`', "``")))
+                .await
+            {
+                Ok(()) => {}
+                Err(mysql_async::Error::Server(e)) if e.code == 1049 => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let r = c.query_drop(sql).await.map_err(err);
+        let _ = c.disconnect().await;
+        r
     }
 
     pub async fn disconnect(self) {

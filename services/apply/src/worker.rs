@@ -38,6 +38,8 @@ use crate::metrics::Metrics;
 use crate::sql::{statements, Stmt, StmtKind};
 use crate::target::{Commit, Skip, Stored, Target};
 
+mod ddl;
+
 /// One Kafka record as the consumer hands it over.
 #[derive(Debug)]
 pub struct Rec {
@@ -45,6 +47,8 @@ pub struct Rec {
     pub value: Option<Vec<u8>>,
     /// The `otter-chunk` header, when present.
     pub chunk: Option<Vec<u8>>,
+    /// The `otter-copies` header (a schema change: how many partitions have a copy).
+    pub copies: Option<i32>,
 }
 
 /// A position committed to the target, reported back so the consumer can commit it to
@@ -87,6 +91,8 @@ pub enum Outcome {
 struct Item {
     first: i64,
     last: i64,
+    /// The `otter-copies` header of a schema change.
+    copies: Option<i32>,
     /// The publishing capture leader's epoch, when it had one.
     epoch: Option<i64>,
     rec: Result<Record, RecordError>,
@@ -188,10 +194,17 @@ impl Worker {
                         .partitions
                         .with_label_values(&[&self.shared.pipeline, "stopped"])
                         .inc();
-                    error!(
-                        error = %chain(&e),
-                        "partition stopped at its last committed position; fix the cause (or set apply.on_error = \"skip\") and restart apply"
-                    );
+                    if e.is_ddl() {
+                        error!(
+                            error = %chain(&e),
+                            "partition stopped at a schema change: fix the target and restart apply to retry it, or apply it by hand and add its source position to apply.ddl_skip"
+                        );
+                    } else {
+                        error!(
+                            error = %chain(&e),
+                            "partition stopped at its last committed position; fix the cause (or set apply.on_error = \"skip\") and restart apply"
+                        );
+                    }
                     self.shared.errors.report(
                         e.code(),
                         otter_core::ErrorClass::Permanent,
@@ -264,6 +277,7 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
+                copies: None,
                 epoch: None,
                 rec: Err(RecordError::Empty),
             });
@@ -276,6 +290,7 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
+                copies: r.copies,
                 epoch,
                 rec,
             });
@@ -298,6 +313,7 @@ impl Worker {
                 items.push(Item {
                     first,
                     last: r.offset,
+                    copies: r.copies,
                     epoch,
                     rec,
                 });
@@ -306,6 +322,7 @@ impl Worker {
             Err(e) => items.push(Item {
                 first: r.offset,
                 last: r.offset,
+                copies: None,
                 epoch: None,
                 rec: Err(e.into()),
             }),
@@ -316,7 +333,17 @@ impl Worker {
     async fn process(&mut self, mut items: Vec<Item>, rx: &Inbox) -> Result<bool, PartitionError> {
         let mut at = 0;
         while at < items.len() {
-            let good = items[at..].iter().take_while(|i| i.rec.is_ok()).count();
+            if matches!(items[at].rec, Ok(Record::Schema(_))) {
+                if !self.schema_change(&items[at], rx).await? {
+                    return Ok(false);
+                }
+                at += 1;
+                continue;
+            }
+            let good = items[at..]
+                .iter()
+                .take_while(|i| matches!(i.rec, Ok(Record::Change { .. })))
+                .count();
             if good > 0 {
                 if !self.apply_isolating(&items[at..at + good], rx).await? {
                     return Ok(false);
@@ -412,6 +439,7 @@ impl Worker {
         let only = Item {
             first: item.first,
             last: item.last,
+            copies: None,
             epoch: item.epoch,
             // Nothing to write: the record is represented by its skip row only.
             rec: Err(RecordError::Empty),
@@ -562,12 +590,6 @@ impl Worker {
                 m.skipped
                     .with_label_values(&[pipeline, "filtered"])
                     .inc_by(plan.filtered);
-            }
-            if plan.ddl > 0 {
-                m.skipped
-                    .with_label_values(&[pipeline, "ddl_not_applied"])
-                    .inc_by(plan.ddl);
-                warn!(statements = plan.ddl, "schema change records are not applied yet (issue 7); apply the DDL to the target by hand");
             }
             if self.shared.dry_run {
                 self.note_beat(plan.beat);

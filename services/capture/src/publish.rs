@@ -357,10 +357,10 @@ impl Publisher {
         for r in records {
             let partitions = self.ensure_topic(&r.topic).await?;
             match r.route {
-                Route::ByKey => self.send(r, None, at).await?,
+                Route::ByKey => self.send(r, None, None, at).await?,
                 Route::AllPartitions => {
                     for p in 0..partitions {
-                        self.send(r, Some(p), at).await?;
+                        self.send(r, Some(p), Some(partitions), at).await?;
                     }
                 }
             }
@@ -372,15 +372,19 @@ impl Publisher {
         &mut self,
         r: &WireRecord,
         partition: Option<i32>,
+        copies: Option<i32>,
         at: &SourcePos,
     ) -> Result<(), PublishError> {
         if r.value.len() <= self.chunk_bytes {
-            return self.send_one(r, &r.value, None, partition, at).await;
+            return self
+                .send_one(r, &r.value, None, partition, copies, at)
+                .await;
         }
         // Chunks share the key, so the partitioner puts them all on one partition,
         // and they are handed over back to back: contiguous there.
         for (header, part) in otter_core::chunk::split(&r.value, self.chunk_bytes) {
-            self.send_one(r, part, Some(&header), partition, at).await?;
+            self.send_one(r, part, Some(&header), partition, copies, at)
+                .await?;
         }
         Ok(())
     }
@@ -391,6 +395,7 @@ impl Publisher {
         value: &[u8],
         chunk: Option<&str>,
         partition: Option<i32>,
+        copies: Option<i32>,
         at: &SourcePos,
     ) -> Result<(), PublishError> {
         while self.in_flight() >= self.max_in_flight {
@@ -401,11 +406,22 @@ impl Publisher {
             let mut rec = BaseRecord::with_opaque_to(&r.topic, seq as usize)
                 .key(&r.key[..])
                 .payload(value);
-            if let Some(h) = chunk {
-                rec = rec.headers(OwnedHeaders::new().insert(Header {
-                    key: otter_core::chunk::CHUNK_HEADER,
-                    value: Some(h),
-                }));
+            let copies_text = copies.map(|n| n.to_string());
+            if chunk.is_some() || copies_text.is_some() {
+                let mut headers = OwnedHeaders::new();
+                if let Some(h) = chunk {
+                    headers = headers.insert(Header {
+                        key: otter_core::chunk::CHUNK_HEADER,
+                        value: Some(h),
+                    });
+                }
+                if let Some(n) = &copies_text {
+                    headers = headers.insert(Header {
+                        key: otter_core::chunk::COPIES_HEADER,
+                        value: Some(n.as_str()),
+                    });
+                }
+                rec = rec.headers(headers);
             }
             if let Some(p) = partition {
                 rec = rec.partition(p);

@@ -332,8 +332,10 @@ impl TableDdl {
     /// The statement under the target's names; `None` when nothing of it concerns the
     /// target (every column it touches is left out by the mapping).
     ///
-    /// A `CREATE TABLE ... SELECT` loses its `SELECT`: the copied rows follow in the
-    /// stream as row changes. Column renames reach column definitions and the column
+    /// A `CREATE TABLE` becomes `CREATE TABLE IF NOT EXISTS` (the target may have been
+    /// set up by hand) and a `DROP TABLE` becomes `DROP TABLE IF EXISTS`: what the source
+    /// ends with is what the target ends with. A `CREATE TABLE ... SELECT` loses its
+    /// `SELECT`: the copied rows follow in the stream as row changes. Column renames reach column definitions and the column
     /// operations of `ALTER TABLE`; index definitions keep their column names.
     pub fn render(&self, names: &dyn Names) -> Option<String> {
         let src = &self.table;
@@ -341,6 +343,9 @@ impl TableDdl {
         match &mut stmt {
             Statement::CreateTable(ct) => {
                 ct.name = object_name(&names.table(src));
+                // The source's table was new; the target may have it already (created
+                // by hand before the pipeline started): the rows decide from here.
+                ct.if_not_exists = !ct.or_replace;
                 if let Some(CreateTableLikeKind::Parenthesized(l) | CreateTableLikeKind::Plain(l)) =
                     &mut ct.like
                 {
@@ -374,10 +379,18 @@ impl TableDdl {
             }
             Statement::CreateIndex(ci) => ci.table_name = object_name(&names.table(src)),
             Statement::Drop {
-                names: n, table, ..
+                names: n,
+                table,
+                if_exists,
+                object_type,
+                ..
             } => match table {
                 Some(t) => *t = object_name(&names.table(src)),
-                None => *n = vec![object_name(&names.table(src))],
+                None => {
+                    *n = vec![object_name(&names.table(src))];
+                    // The table is gone on the source; so it shall be on the target.
+                    *if_exists |= *object_type == ObjectType::Table;
+                }
             },
             _ => {}
         }

@@ -202,11 +202,13 @@ fn render_uses_the_target_names_of_tables_and_columns() {
     );
     assert_eq!(
         r("CREATE TABLE t (id INT PRIMARY KEY, name TEXT, secret INT)").as_deref(),
-        Some("CREATE TABLE `shop_copy`.`t_t` (`id` INT PRIMARY KEY, `full_name` TEXT)")
+        Some(
+            "CREATE TABLE IF NOT EXISTS `shop_copy`.`t_t` (`id` INT PRIMARY KEY, `full_name` TEXT)"
+        )
     );
     assert_eq!(
         r("CREATE TABLE t LIKE o").as_deref(),
-        Some("CREATE TABLE `shop_copy`.`t_t` LIKE `shop_copy`.`t_o`")
+        Some("CREATE TABLE IF NOT EXISTS `shop_copy`.`t_t` LIKE `shop_copy`.`t_o`")
     );
     assert_eq!(
         r("TRUNCATE t").as_deref(),
@@ -230,7 +232,7 @@ fn create_table_select_keeps_its_columns_and_loses_its_select() {
     let d = one("CREATE TABLE b (`id` int(11) NOT NULL, `v` varchar(10)) SELECT * FROM a");
     assert_eq!(
         d.render(&SameNames).as_deref(),
-        Some("CREATE TABLE `shop`.`b` (`id` INT(11) NOT NULL, `v` VARCHAR(10))")
+        Some("CREATE TABLE IF NOT EXISTS `shop`.`b` (`id` INT(11) NOT NULL, `v` VARCHAR(10))")
     );
 }
 
@@ -256,4 +258,12 @@ fn hostile_text_is_an_error_or_nothing_never_a_panic() {
     for k in DdlKind::ALL {
         assert_eq!(DdlKind::from_name(k.as_str()), Some(k));
     }
+}
+
+#[test]
+fn drops_of_tables_tolerate_a_target_without_the_table() {
+    assert_eq!(
+        one("DROP TABLE t").render(&SameNames).as_deref(),
+        Some("DROP TABLE IF EXISTS `shop`.`t`")
+    );
 }

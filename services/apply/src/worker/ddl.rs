@@ -1,0 +1,292 @@
+//! A schema change reaching one partition: the barrier across the topic's partitions,
+//! the policy, and the one execution on the target.
+//!
+//! Invariants:
+//! - A partition never applies a record after a schema change before the change is
+//!   settled (applied, or passed over by policy); the rows before it are committed
+//!   first.
+//! - Capture writes the change to every partition of the topic and says how many in the
+//!   `otter-copies` header. Each partition records that it has reached the change in
+//!   `apply_ddl_reached`, after committing everything before it; partition 0 runs the
+//!   statement once all copies have reached it, and marks it `done` in `apply_ddl`; the
+//!   others wait for `done`. The barrier lives in the target, next to the positions:
+//!   "reached" is true exactly when the target holds the rows before it, whichever
+//!   instance holds which partition, with or without a control plane.
+//! - `apply_ddl.state = executing` is written before the statement is sent. If a crash
+//!   leaves it there, the statement is sent again and the errors that mean "the first
+//!   run took effect" ([`DDL_ALREADY_APPLIED`]) count as done; after a refusal the state
+//!   is `failed`, and the same errors on a retry stop the table like any other.
+//! - Policy decisions (`apply.ddl`, `apply.ddl_skip`, map rules) are pure functions of
+//!   the record and the configuration, so every partition decides alike without
+//!   talking to the others: only execution needs the barrier.
+
+use std::time::Duration;
+
+use otter_core::codec::Record;
+use otter_core::ddl::{analyze, DdlKind, Names as _};
+use otter_core::SchemaChange;
+use tracing::{info, warn};
+
+use super::{Attempt, Item, Worker};
+use crate::config::DdlPolicy;
+use crate::consume::Inbox;
+use crate::error::{chain, ApplyError, DdlStop, PartitionError};
+use crate::target::{DdlState, DDL_ALREADY_APPLIED};
+
+/// What to do with one schema change.
+enum Action {
+    /// Move past it; the outcome label says why.
+    Pass(&'static str),
+    /// Run this on the target (after the barrier).
+    Run(Statement),
+}
+
+struct Statement {
+    sql: String,
+    /// Database to create first (a new table's).
+    create_db: Option<String>,
+    /// Default database for a statement run as the source wrote it.
+    use_db: Option<String>,
+}
+
+const POLL: Duration = Duration::from_millis(200);
+
+impl Worker {
+    /// Handles one schema-change record; `Ok(false)` when the partition was released.
+    pub(super) async fn schema_change(
+        &mut self,
+        item: &Item,
+        rx: &Inbox,
+    ) -> Result<bool, PartitionError> {
+        let Ok(Record::Schema(sc)) = &item.rec else {
+            return self.pass(item, rx).await;
+        };
+        // Already applied here (re-delivered, re-published), or a deposed leader's.
+        if self.plan(std::slice::from_ref(item)).ddl == 0 {
+            return self.pass(item, rx).await;
+        }
+        let action = match self.decide(sc) {
+            Ok(a) => a,
+            Err(why) => {
+                self.count("failed");
+                return Err(PartitionError::Ddl {
+                    place: self.place(item, item),
+                    why,
+                    ddl: sc.ddl.clone(),
+                });
+            }
+        };
+        let stmt = match action {
+            Action::Pass(outcome) => {
+                self.count(outcome);
+                let level_warn = matches!(outcome, "ignored" | "not_additive" | "skipped");
+                if level_warn {
+                    warn!(outcome, position = %sc.source.at, table = %sc.table, ddl = %sc.ddl, "schema change passed over by policy: the target keeps its old shape for it");
+                } else {
+                    info!(outcome, position = %sc.source.at, table = %sc.table, "schema change passed over");
+                }
+                return self.pass(item, rx).await;
+            }
+            Action::Run(s) => s,
+        };
+        if self.shared.dry_run {
+            println!(
+                "-- dry run: schema change at {} for {}\n{};",
+                sc.source.at, sc.table, stmt.sql
+            );
+            self.count("dry_run");
+            return self.pass(item, rx).await;
+        }
+        match self.barrier(item, sc, &stmt, rx).await {
+            Ok(true) => self.pass(item, rx).await,
+            Ok(false) => Ok(false),
+            Err(e) => {
+                self.count("failed");
+                Err(PartitionError::Apply {
+                    place: self.place(item, item),
+                    source: e,
+                })
+            }
+        }
+    }
+
+    fn count(&self, outcome: &str) {
+        self.shared
+            .metrics
+            .ddl
+            .with_label_values(&[&self.shared.pipeline, outcome])
+            .inc();
+    }
+
+    /// Commits the position past `item` (applying nothing of it).
+    async fn pass(&mut self, item: &Item, rx: &Inbox) -> Result<bool, PartitionError> {
+        match self.apply(std::slice::from_ref(item), &[], rx).await {
+            Attempt::Done => Ok(true),
+            Attempt::Released => Ok(false),
+            Attempt::Failed(e) => Err(PartitionError::Apply {
+                place: self.place(item, item),
+                source: e,
+            }),
+        }
+    }
+
+    fn decide(&self, sc: &SchemaChange) -> Result<Action, DdlStop> {
+        let mapping = &self.shared.mapping;
+        let tuning = &self.shared.tuning;
+        if mapping.skips(&sc.table) {
+            return Ok(Action::Pass("filtered"));
+        }
+        if tuning
+            .ddl_skip
+            .iter()
+            .any(|p| *p == sc.source.at.to_string())
+        {
+            return Ok(Action::Pass("skipped"));
+        }
+        // This table's part of the statement, as the parser reads it.
+        let part = if sc.kind == DdlKind::Unparsed {
+            None
+        } else {
+            analyze(&sc.ddl, &sc.default_db).ok().and_then(|parts| {
+                let row = sc.source.row as usize;
+                match parts.get(row) {
+                    Some(p) if p.table == sc.table => Some(p.clone()),
+                    _ => parts.into_iter().find(|p| p.table == sc.table),
+                }
+            })
+        };
+        let additive = part.as_ref().is_some_and(|p| p.additive);
+        match tuning.ddl {
+            DdlPolicy::Ignore => return Ok(Action::Pass("ignored")),
+            DdlPolicy::Additive if !additive => return Ok(Action::Pass("not_additive")),
+            DdlPolicy::Stop => return Err(DdlStop::Policy),
+            DdlPolicy::All | DdlPolicy::Additive => {}
+        }
+        match part {
+            Some(p) => {
+                let Some(sql) = p.render(mapping) else {
+                    return Ok(Action::Pass("filtered"));
+                };
+                let create_db =
+                    (p.kind == DdlKind::CreateTable).then(|| mapping.table(&sc.table).db);
+                Ok(Action::Run(Statement {
+                    sql,
+                    create_db,
+                    use_db: None,
+                }))
+            }
+            None if mapping.keeps_names(&sc.table) => Ok(Action::Run(Statement {
+                sql: sc.ddl.clone(),
+                create_db: None,
+                use_db: Some(sc.default_db.clone()),
+            })),
+            None => Err(DdlStop::Unmappable),
+        }
+    }
+
+    /// Waits for every copy, runs the statement once (partition 0), waits for it to be
+    /// done (the others). `Ok(false)`: released while waiting.
+    async fn barrier(
+        &mut self,
+        item: &Item,
+        sc: &SchemaChange,
+        stmt: &Statement,
+        rx: &Inbox,
+    ) -> Result<bool, ApplyError> {
+        let target = self.shared.target.clone();
+        let o = sc.source.order(0);
+        let id = format!("{}:{}:{}", o[0], o[1], o[2]);
+        let copies = u64::try_from(item.copies.unwrap_or(1).max(1)).unwrap_or(1);
+        let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
+        let mut said = false;
+        loop {
+            if self.released(rx) {
+                return Ok(false);
+            }
+            let step = async {
+                let reached = target.ddl_reach(&self.topic, &id, self.partition).await?;
+                let state = target.ddl_state(&self.topic, &id).await?;
+                if state == Some(DdlState::Done) {
+                    return Ok(true);
+                }
+                if self.partition != 0 || reached < copies {
+                    if !said {
+                        info!(position = %sc.source.at, table = %sc.table, reached, copies, "schema change: waiting for every partition to reach it before it is applied");
+                    }
+                    return Ok(false);
+                }
+                self.execute(sc, stmt, &id, state).await?;
+                Ok::<_, ApplyError>(true)
+            };
+            match step.await {
+                Ok(true) => return Ok(true),
+                Ok(false) => {
+                    said = true;
+                    self.sleep(POLL).await;
+                }
+                Err(e) if e.class() == otter_core::ErrorClass::Transient => {
+                    warn!(error = %chain(&e), retry_in_ms = delay.as_millis() as u64, "schema change: target unreachable, retrying");
+                    self.sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        sc: &SchemaChange,
+        stmt: &Statement,
+        id: &str,
+        state: Option<DdlState>,
+    ) -> Result<(), ApplyError> {
+        let target = &self.shared.target;
+        let at = &sc.source.at;
+        target
+            .ddl_mark(&self.topic, id, DdlState::Executing, at, &stmt.sql)
+            .await?;
+        let table = self.shared.mapping.table(&sc.table);
+        let ran = target
+            .ddl_execute(
+                &table,
+                stmt.create_db.as_deref(),
+                stmt.use_db.as_deref(),
+                &stmt.sql,
+            )
+            .await;
+        match ran {
+            Ok(()) => {
+                info!(position = %at, table = %sc.table, statement = %stmt.sql, "schema change applied to the target");
+            }
+            Err(ApplyError::Ddl {
+                source: mysql_async::Error::Server(ref e),
+                ..
+            }) if state == Some(DdlState::Executing) && DDL_ALREADY_APPLIED.contains(&e.code) => {
+                warn!(position = %at, table = %sc.table, code = e.code, "schema change was already applied before a restart (the target says so); marking it done");
+            }
+            Err(e) => {
+                if e.class() != otter_core::ErrorClass::Transient {
+                    // Refused, not interrupted: a retry's errors are its own.
+                    let _ = target
+                        .ddl_mark(&self.topic, id, DdlState::Failed, at, &stmt.sql)
+                        .await;
+                }
+                return Err(e);
+            }
+        }
+        target
+            .ddl_mark(&self.topic, id, DdlState::Done, at, &stmt.sql)
+            .await?;
+        self.count("applied");
+        Ok(())
+    }
+
+    async fn sleep(&self, d: Duration) {
+        let mut shutdown = self.shared.shutdown.clone();
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
