@@ -360,20 +360,10 @@ impl Inbox {
                     otter_core::chunk::CHUNK_HEADER,
                 )
             });
-            let copies = msg
-                .headers()
-                .and_then(|h| {
-                    header(
-                        h.iter().map(|h| (h.key, h.value)),
-                        otter_core::chunk::COPIES_HEADER,
-                    )
-                })
-                .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok());
             return Ok(Some(Rec {
                 offset,
                 value: msg.payload().map(<[u8]>::to_vec),
                 chunk,
-                copies,
             }));
         }
     }

@@ -47,8 +47,6 @@ pub struct Rec {
     pub value: Option<Vec<u8>>,
     /// The `otter-chunk` header, when present.
     pub chunk: Option<Vec<u8>>,
-    /// The `otter-copies` header (a schema change: how many partitions have a copy).
-    pub copies: Option<i32>,
 }
 
 /// A position committed to the target, reported back so the consumer can commit it to
@@ -91,8 +89,6 @@ pub enum Outcome {
 struct Item {
     first: i64,
     last: i64,
-    /// The `otter-copies` header of a schema change.
-    copies: Option<i32>,
     /// The publishing capture leader's epoch, when it had one.
     epoch: Option<i64>,
     rec: Result<Record, RecordError>,
@@ -277,7 +273,6 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
-                copies: None,
                 epoch: None,
                 rec: Err(RecordError::Empty),
             });
@@ -290,7 +285,6 @@ impl Worker {
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
-                copies: r.copies,
                 epoch,
                 rec,
             });
@@ -313,7 +307,6 @@ impl Worker {
                 items.push(Item {
                     first,
                     last: r.offset,
-                    copies: r.copies,
                     epoch,
                     rec,
                 });
@@ -322,7 +315,6 @@ impl Worker {
             Err(e) => items.push(Item {
                 first: r.offset,
                 last: r.offset,
-                copies: None,
                 epoch: None,
                 rec: Err(e.into()),
             }),
@@ -439,7 +431,6 @@ impl Worker {
         let only = Item {
             first: item.first,
             last: item.last,
-            copies: None,
             epoch: item.epoch,
             // Nothing to write: the record is represented by its skip row only.
             rec: Err(RecordError::Empty),

@@ -326,6 +326,22 @@ impl Publisher {
             Item::Schema(s) => s.source.at.clone(),
             Item::Commit(_) => unreachable!("handled above"),
         };
+        // A schema change goes to every partition and says how many there are, so
+        // apply knows when all copies have arrived (in the value: Tansu mishandles
+        // fetches of records with headers, see the README).
+        let counted;
+        let item = match item {
+            Item::Schema(s) => {
+                let topic = self.records.topic(&s.table);
+                let n = self.ensure_topic(&topic).await?;
+                counted = Item::Schema(otter_core::SchemaChange {
+                    copies: u32::try_from(n).ok(),
+                    ..s.clone()
+                });
+                &counted
+            }
+            other => other,
+        };
         // Moved out for the loop (send needs &mut self), and back in after it.
         let mut records = std::mem::replace(&mut self.records, Records::new(""));
         if let Err(source) = records.build(item, now_ms) {
@@ -357,10 +373,10 @@ impl Publisher {
         for r in records {
             let partitions = self.ensure_topic(&r.topic).await?;
             match r.route {
-                Route::ByKey => self.send(r, None, None, at).await?,
+                Route::ByKey => self.send(r, None, at).await?,
                 Route::AllPartitions => {
                     for p in 0..partitions {
-                        self.send(r, Some(p), Some(partitions), at).await?;
+                        self.send(r, Some(p), at).await?;
                     }
                 }
             }
@@ -372,19 +388,15 @@ impl Publisher {
         &mut self,
         r: &WireRecord,
         partition: Option<i32>,
-        copies: Option<i32>,
         at: &SourcePos,
     ) -> Result<(), PublishError> {
         if r.value.len() <= self.chunk_bytes {
-            return self
-                .send_one(r, &r.value, None, partition, copies, at)
-                .await;
+            return self.send_one(r, &r.value, None, partition, at).await;
         }
         // Chunks share the key, so the partitioner puts them all on one partition,
         // and they are handed over back to back: contiguous there.
         for (header, part) in otter_core::chunk::split(&r.value, self.chunk_bytes) {
-            self.send_one(r, part, Some(&header), partition, copies, at)
-                .await?;
+            self.send_one(r, part, Some(&header), partition, at).await?;
         }
         Ok(())
     }
@@ -395,7 +407,6 @@ impl Publisher {
         value: &[u8],
         chunk: Option<&str>,
         partition: Option<i32>,
-        copies: Option<i32>,
         at: &SourcePos,
     ) -> Result<(), PublishError> {
         while self.in_flight() >= self.max_in_flight {
@@ -406,22 +417,11 @@ impl Publisher {
             let mut rec = BaseRecord::with_opaque_to(&r.topic, seq as usize)
                 .key(&r.key[..])
                 .payload(value);
-            let copies_text = copies.map(|n| n.to_string());
-            if chunk.is_some() || copies_text.is_some() {
-                let mut headers = OwnedHeaders::new();
-                if let Some(h) = chunk {
-                    headers = headers.insert(Header {
-                        key: otter_core::chunk::CHUNK_HEADER,
-                        value: Some(h),
-                    });
-                }
-                if let Some(n) = &copies_text {
-                    headers = headers.insert(Header {
-                        key: otter_core::chunk::COPIES_HEADER,
-                        value: Some(n.as_str()),
-                    });
-                }
-                rec = rec.headers(headers);
+            if let Some(h) = chunk {
+                rec = rec.headers(OwnedHeaders::new().insert(Header {
+                    key: otter_core::chunk::CHUNK_HEADER,
+                    value: Some(h),
+                }));
             }
             if let Some(p) = partition {
                 rec = rec.partition(p);

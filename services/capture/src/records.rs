@@ -66,7 +66,7 @@ impl Records {
         &self.recs[..self.len]
     }
 
-    fn topic(&mut self, table: &TableId) -> Arc<str> {
+    pub fn topic(&mut self, table: &TableId) -> Arc<str> {
         if let Some(t) = self.topics.get(table) {
             return t.clone();
         }

@@ -23,10 +23,6 @@ use std::collections::HashMap;
 /// Header carrying `"<index>/<count>"` on chunk records.
 pub const CHUNK_HEADER: &str = "otter-chunk";
 
-/// Header of a record written to every partition of its topic (a schema change): the
-/// number of partitions it was written to, decimal text.
-pub const COPIES_HEADER: &str = "otter-copies";
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChunkError {
     #[error("chunk header `{0}` is not `<index>/<count>`")]

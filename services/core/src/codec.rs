@@ -395,6 +395,9 @@ pub fn encode_schema_change_as(
     write_source(out, &sc.source, &sc.table, 0, epoch);
     write_num(out, format_args!(",\"ts_ms\":{now_ms},\"transaction\":"));
     write_txn(out, &sc.txn);
+    if let Some(n) = sc.copies {
+        write_num(out, format_args!(",\"copies\":{n}"));
+    }
     write_num(
         out,
         format_args!(",\"schema_version\":{}}}", sc.schema_version),
@@ -489,6 +492,14 @@ pub fn decode_with_epoch(value: &[u8]) -> Result<(Record, Option<i64>), CodecErr
                         .ok_or_else(|| field("ddl_kind"))?,
                 },
                 schema_version,
+                copies: match m.get("copies") {
+                    None => None,
+                    Some(n) => Some(
+                        n.as_u64()
+                            .and_then(|n| u32::try_from(n).ok())
+                            .ok_or_else(|| field("copies"))?,
+                    ),
+                },
                 source,
                 txn,
             }),

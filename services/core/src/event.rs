@@ -172,6 +172,9 @@ pub struct SchemaChange {
     pub kind: crate::ddl::DdlKind,
     /// The table's schema version after this change.
     pub schema_version: u32,
+    /// How many partitions of the topic have a copy of this record (set by the
+    /// publisher; `None` before publishing, or from captures that did not say).
+    pub copies: Option<u32>,
     pub source: SourceInfo,
     pub txn: TxnMark,
 }

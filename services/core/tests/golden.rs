@@ -306,6 +306,7 @@ fn samples() -> Vec<(&'static str, Record)> {
                 ddl: "ALTER TABLE orders ADD COLUMN note VARCHAR(100)".into(),
                 kind: otter_core::ddl::DdlKind::AlterTable,
                 schema_version: 4,
+                copies: Some(3),
                 source: source(8000, 0),
                 txn: TxnMark {
                     id: "0-1-978".into(),

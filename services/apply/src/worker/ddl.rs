@@ -5,8 +5,8 @@
 //! - A partition never applies a record after a schema change before the change is
 //!   settled (applied, or passed over by policy); the rows before it are committed
 //!   first.
-//! - Capture writes the change to every partition of the topic and says how many in the
-//!   `otter-copies` header. Each partition records that it has reached the change in
+//! - Capture writes the change to every partition of the topic and says how many
+//!   (`copies`; a record without it, from an older capture, counts as one copy). Each partition records that it has reached the change in
 //!   `apply_ddl_reached`, after committing everything before it; partition 0 runs the
 //!   statement once all copies have reached it, and marks it `done` in `apply_ddl`; the
 //!   others wait for `done`. The barrier lives in the target, next to the positions:
@@ -97,7 +97,7 @@ impl Worker {
             self.count("dry_run");
             return self.pass(item, rx).await;
         }
-        match self.barrier(item, sc, &stmt, rx).await {
+        match self.barrier(sc, &stmt, rx).await {
             Ok(true) => self.pass(item, rx).await,
             Ok(false) => Ok(false),
             Err(e) => {
@@ -188,7 +188,6 @@ impl Worker {
     /// done (the others). `Ok(false)`: released while waiting.
     async fn barrier(
         &mut self,
-        item: &Item,
         sc: &SchemaChange,
         stmt: &Statement,
         rx: &Inbox,
@@ -196,7 +195,7 @@ impl Worker {
         let target = self.shared.target.clone();
         let o = sc.source.order(0);
         let id = format!("{}:{}:{}", o[0], o[1], o[2]);
-        let copies = u64::try_from(item.copies.unwrap_or(1).max(1)).unwrap_or(1);
+        let copies = u64::from(sc.copies.unwrap_or(1).max(1));
         let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
         let mut said = false;
         loop {

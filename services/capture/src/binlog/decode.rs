@@ -599,6 +599,7 @@ impl Decoder {
                         ddl: sql.clone(),
                         kind,
                         schema_version: version,
+                        copies: None,
                         source,
                         txn: TxnMark {
                             id,
