@@ -47,6 +47,14 @@ pub struct MapRule {
     pub skip: bool,
 }
 
+impl MapRule {
+    /// Whether the rule writes source column `column` (its `include` and `exclude`).
+    fn writes(&self, column: &str) -> bool {
+        (self.include.is_empty() || self.include.iter().any(|i| i == column))
+            && !self.exclude.iter().any(|e| e == column)
+    }
+}
+
 fn any() -> String {
     ".*".into()
 }
@@ -228,10 +236,7 @@ impl Mapping {
         let mut key = Vec::new();
         for (i, c) in schema.columns.iter().enumerate() {
             let is_key = schema.key.contains(&i);
-            let written = rule.is_none_or(|r| {
-                (r.include.is_empty() || r.include.contains(&c.name))
-                    && !r.exclude.contains(&c.name)
-            });
+            let written = rule.is_none_or(|r| r.writes(&c.name));
             if !written {
                 if is_key {
                     return Err(MappingError::KeyExcluded {
@@ -289,9 +294,7 @@ impl otter_core::ddl::Names for Mapping {
             return Some(column.to_owned());
         };
         let r = &c.rule;
-        let written = (r.include.is_empty() || r.include.iter().any(|i| i == column))
-            && !r.exclude.iter().any(|e| e == column);
-        written.then(|| {
+        r.writes(column).then(|| {
             r.columns
                 .get(column)
                 .cloned()

@@ -45,7 +45,7 @@ pub const BACKLOG: &str = "otter_apply_backlog_records";
 /// Labels: `pipeline`.
 pub const STALLED_SECONDS: &str = "otter_apply_stalled_seconds";
 /// Counter. Schema changes handled, by outcome (counted once per change, by the
-/// partition that decides it). Labels: `pipeline`, `outcome` (applied; ignored and
+/// process holding partition 0 of the table's topic). Labels: `pipeline`, `outcome` (applied; ignored and
 /// not_additive: passed over by `apply.ddl`; skipped: listed in `apply.ddl_skip`;
 /// filtered: the table's map rule skips it, or it touches no mapped column; dry_run;
 /// failed: the target refused it or the policy stopped on it).

@@ -509,7 +509,9 @@ impl Target {
         };
         c.exec_drop(
             format!(
-                "INSERT INTO {} (pipeline, topic, ddl_id, state, source_position, statement)                  VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state),                  statement = VALUES(statement), updated_at = CURRENT_TIMESTAMP(6)",
+                "INSERT INTO {} (pipeline, topic, ddl_id, state, source_position, statement) \
+                 VALUES (?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE state = VALUES(state), \
+                 statement = VALUES(statement), updated_at = CURRENT_TIMESTAMP(6)",
                 self.ddl
             ),
             (&self.pipeline, topic, id, state, at.to_string(), statement),

@@ -215,17 +215,15 @@ async fn a_refused_ddl_stops_only_its_table_until_ddl_skip_passes_it() {
     assert_eq!(rows.len(), 1, "nothing after the refused DDL is applied");
 
     // The documented way past it: the operator lists its position.
-    let pos: Vec<(String, String)> = {
-        let mut c = mysql_async::Conn::from_url(kit::target_url())
-            .await
-            .expect("target");
-        c.exec(
-            "SELECT source_position, state FROM otter_it.apply_ddl WHERE pipeline = ? AND state <> 'done'",
-            (&p.name,),
-        )
-        .await
-        .expect("apply_ddl")
-    };
+    let pos: Vec<(String, String)> = target_rows(&format!(
+        "SELECT source_position, state FROM otter_it.apply_ddl \
+         WHERE pipeline = '{}' AND state <> 'done'",
+        p.name
+    ))
+    .await
+    .into_iter()
+    .map(mysql_async::from_row)
+    .collect();
     assert_eq!(pos.len(), 1, "{pos:?}");
     assert_eq!(pos[0].1, "failed");
     kill9(&mut apply);

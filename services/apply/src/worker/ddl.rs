@@ -6,8 +6,8 @@
 //!   settled (applied, or passed over by policy); the rows before it are committed
 //!   first.
 //! - Capture writes the change to every partition of the topic and says how many
-//!   (`copies`; a record without it, from an older capture, counts as one copy). Each partition records that it has reached the change in
-//!   `apply_ddl_reached`, after committing everything before it; partition 0 runs the
+//!   (`copies`; a record without it, from an older capture, counts as one copy). Each
+//!   partition records that it has reached the change in `apply_ddl_reached`, after committing everything before it; partition 0 runs the
 //!   statement once all copies have reached it, and marks it `done` in `apply_ddl`; the
 //!   others wait for `done`. The barrier lives in the target, next to the positions:
 //!   "reached" is true exactly when the target holds the rows before it, whichever
@@ -28,12 +28,14 @@ use otter_core::SchemaChange;
 use tracing::{info, warn};
 
 use super::{Attempt, Item, Worker};
-use crate::config::DdlPolicy;
+use crate::config::{ApplyTuning, DdlPolicy};
 use crate::consume::Inbox;
 use crate::error::{chain, ApplyError, DdlStop, PartitionError};
+use crate::mapping::Mapping;
 use crate::target::{DdlState, DDL_ALREADY_APPLIED};
 
 /// What to do with one schema change.
+#[derive(Debug, PartialEq)]
 enum Action {
     /// Move past it; the outcome label says why.
     Pass(&'static str),
@@ -41,6 +43,7 @@ enum Action {
     Run(Statement),
 }
 
+#[derive(Debug, PartialEq)]
 struct Statement {
     sql: String,
     /// Database to create first (a new table's).
@@ -65,7 +68,7 @@ impl Worker {
         if self.plan(std::slice::from_ref(item)).ddl == 0 {
             return self.pass(item, rx).await;
         }
-        let action = match self.decide(sc) {
+        let action = match decide(sc, &self.shared.mapping, &self.shared.tuning) {
             Ok(a) => a,
             Err(why) => {
                 self.count("failed");
@@ -110,7 +113,12 @@ impl Worker {
         }
     }
 
+    /// Counts an outcome once per change: every partition decides alike, partition 0
+    /// speaks for them (and is the one that runs the statement).
     fn count(&self, outcome: &str) {
+        if self.partition != 0 {
+            return;
+        }
         self.shared
             .metrics
             .ddl
@@ -130,60 +138,6 @@ impl Worker {
         }
     }
 
-    fn decide(&self, sc: &SchemaChange) -> Result<Action, DdlStop> {
-        let mapping = &self.shared.mapping;
-        let tuning = &self.shared.tuning;
-        if mapping.skips(&sc.table) {
-            return Ok(Action::Pass("filtered"));
-        }
-        if tuning
-            .ddl_skip
-            .iter()
-            .any(|p| *p == sc.source.at.to_string())
-        {
-            return Ok(Action::Pass("skipped"));
-        }
-        // This table's part of the statement, as the parser reads it.
-        let part = if sc.kind == DdlKind::Unparsed {
-            None
-        } else {
-            analyze(&sc.ddl, &sc.default_db).ok().and_then(|parts| {
-                let row = sc.source.row as usize;
-                match parts.get(row) {
-                    Some(p) if p.table == sc.table => Some(p.clone()),
-                    _ => parts.into_iter().find(|p| p.table == sc.table),
-                }
-            })
-        };
-        let additive = part.as_ref().is_some_and(|p| p.additive);
-        match tuning.ddl {
-            DdlPolicy::Ignore => return Ok(Action::Pass("ignored")),
-            DdlPolicy::Additive if !additive => return Ok(Action::Pass("not_additive")),
-            DdlPolicy::Stop => return Err(DdlStop::Policy),
-            DdlPolicy::All | DdlPolicy::Additive => {}
-        }
-        match part {
-            Some(p) => {
-                let Some(sql) = p.render(mapping) else {
-                    return Ok(Action::Pass("filtered"));
-                };
-                let create_db =
-                    (p.kind == DdlKind::CreateTable).then(|| mapping.table(&sc.table).db);
-                Ok(Action::Run(Statement {
-                    sql,
-                    create_db,
-                    use_db: None,
-                }))
-            }
-            None if mapping.keeps_names(&sc.table) => Ok(Action::Run(Statement {
-                sql: sc.ddl.clone(),
-                create_db: None,
-                use_db: Some(sc.default_db.clone()),
-            })),
-            None => Err(DdlStop::Unmappable),
-        }
-    }
-
     /// Waits for every copy, runs the statement once (partition 0), waits for it to be
     /// done (the others). `Ok(false)`: released while waiting.
     async fn barrier(
@@ -198,17 +152,34 @@ impl Worker {
         let copies = u64::from(sc.copies.unwrap_or(1).max(1));
         let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
         let mut said = false;
+        let mut marked = false;
         loop {
             if self.released(rx) {
                 return Ok(false);
             }
             let step = async {
-                let reached = target.ddl_reach(&self.topic, &id, self.partition).await?;
+                // Reached is recorded once; later rounds only read.
+                let reached = if marked {
+                    None
+                } else {
+                    Some(target.ddl_reach(&self.topic, &id, self.partition).await?)
+                };
+                marked = true;
                 let state = target.ddl_state(&self.topic, &id).await?;
                 if state == Some(DdlState::Done) {
                     return Ok(true);
                 }
-                if self.partition != 0 || reached < copies {
+                if self.partition != 0 {
+                    if !said {
+                        info!(position = %sc.source.at, table = %sc.table, "schema change: waiting for partition 0 to apply it once every partition has reached it");
+                    }
+                    return Ok(false);
+                }
+                let reached = match reached {
+                    Some(n) => n,
+                    None => target.ddl_reached(&self.topic, &id).await?,
+                };
+                if reached < copies {
                     if !said {
                         info!(position = %sc.source.at, table = %sc.table, reached, copies, "schema change: waiting for every partition to reach it before it is applied");
                     }
@@ -289,3 +260,59 @@ impl Worker {
         }
     }
 }
+
+/// What `tuning` and `mapping` make of `sc`: the same on every partition, so the
+/// partitions agree without talking.
+fn decide(sc: &SchemaChange, mapping: &Mapping, tuning: &ApplyTuning) -> Result<Action, DdlStop> {
+    if mapping.skips(&sc.table) {
+        return Ok(Action::Pass("filtered"));
+    }
+    if tuning
+        .ddl_skip
+        .iter()
+        .any(|p| *p == sc.source.at.to_string())
+    {
+        return Ok(Action::Pass("skipped"));
+    }
+    // This table's part of the statement, as the parser reads it.
+    let part = if sc.kind == DdlKind::Unparsed {
+        None
+    } else {
+        analyze(&sc.ddl, &sc.default_db).ok().and_then(|parts| {
+            let row = sc.source.row as usize;
+            match parts.get(row) {
+                Some(p) if p.table == sc.table => Some(p.clone()),
+                _ => parts.into_iter().find(|p| p.table == sc.table),
+            }
+        })
+    };
+    let additive = part.as_ref().is_some_and(|p| p.additive);
+    match tuning.ddl {
+        DdlPolicy::Ignore => return Ok(Action::Pass("ignored")),
+        DdlPolicy::Additive if !additive => return Ok(Action::Pass("not_additive")),
+        DdlPolicy::Stop => return Err(DdlStop::Policy),
+        DdlPolicy::All | DdlPolicy::Additive => {}
+    }
+    match part {
+        Some(p) => {
+            let Some(sql) = p.render(mapping) else {
+                return Ok(Action::Pass("filtered"));
+            };
+            let create_db = (p.kind == DdlKind::CreateTable).then(|| mapping.table(&sc.table).db);
+            Ok(Action::Run(Statement {
+                sql,
+                create_db,
+                use_db: None,
+            }))
+        }
+        None if mapping.keeps_names(&sc.table) => Ok(Action::Run(Statement {
+            sql: sc.ddl.clone(),
+            create_db: None,
+            use_db: Some(sc.default_db.clone()),
+        })),
+        None => Err(DdlStop::Unmappable),
+    }
+}
+
+#[cfg(test)]
+mod tests;

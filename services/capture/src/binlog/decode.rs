@@ -176,8 +176,6 @@ pub struct Counters {
     pub ignorable_events: u64,
     pub statement_events: u64,
     pub heartbeats: u64,
-    /// DDL statements the SQL parser could not read (published as `unparsed`).
-    pub unparsed_ddl: u64,
 }
 
 /// How DML logged as statements is treated.
@@ -563,7 +561,6 @@ impl Decoder {
                 let parts: Vec<(TableId, DdlKind)> = match ddl::analyze(&sql, &q.db) {
                     Ok(v) => v.into_iter().map(|d| (d.table, d.kind)).collect(),
                     Err(e) => {
-                        self.counters.unparsed_ddl += 1;
                         tracing::warn!(
                             position = %at,
                             error = %e,
