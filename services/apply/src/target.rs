@@ -231,7 +231,7 @@ impl Target {
   source_position VARCHAR(600) NULL,
   statement MEDIUMTEXT NOT NULL,
   updated_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (pipeline, topic, ddl_id)
+  PRIMARY KEY (pipeline, ddl_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                 self.ddl
             ),
@@ -242,7 +242,7 @@ impl Target {
   ddl_id VARCHAR(80) NOT NULL,
   kafka_partition INT NOT NULL,
   reached_at TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
-  PRIMARY KEY (pipeline, topic, ddl_id, kafka_partition)
+  PRIMARY KEY (pipeline, ddl_id, topic, kafka_partition)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin",
                 self.ddl_reached
             ),
@@ -431,8 +431,8 @@ impl Target {
         .map_err(self.bk(&self.positions))
     }
 
-    /// Records that `partition` has applied everything before schema change `id` of
-    /// `topic`, and returns how many partitions have.
+    /// Records that `partition` of `topic` has applied everything before schema change
+    /// `id`, and returns how many partitions (of all the change's topics) have.
     pub async fn ddl_reach(
         &self,
         topic: &str,
@@ -449,39 +449,39 @@ impl Target {
         )
         .await
         .map_err(self.bk(&self.ddl_reached))?;
-        self.ddl_count(&mut c, topic, id).await
+        self.ddl_count(&mut c, id).await
     }
 
-    /// How many partitions of `topic` have reached schema change `id`.
-    pub async fn ddl_reached(&self, topic: &str, id: &str) -> Result<u64, ApplyError> {
+    /// How many partitions, of all the topics schema change `id` went to, have reached it.
+    pub async fn ddl_reached(&self, id: &str) -> Result<u64, ApplyError> {
         let mut c = self.conn().await?;
-        self.ddl_count(&mut c, topic, id).await
+        self.ddl_count(&mut c, id).await
     }
 
-    async fn ddl_count(&self, c: &mut Conn, topic: &str, id: &str) -> Result<u64, ApplyError> {
+    async fn ddl_count(&self, c: &mut Conn, id: &str) -> Result<u64, ApplyError> {
         let n: Option<u64> = c
             .exec_first(
                 format!(
-                    "SELECT COUNT(*) FROM {} WHERE pipeline = ? AND topic = ? AND ddl_id = ?",
+                    "SELECT COUNT(*) FROM {} WHERE pipeline = ? AND ddl_id = ?",
                     self.ddl_reached
                 ),
-                (&self.pipeline, topic, id),
+                (&self.pipeline, id),
             )
             .await
             .map_err(self.bk(&self.ddl_reached))?;
         Ok(n.unwrap_or(0))
     }
 
-    /// Where schema change `id` of `topic` stands on the target.
-    pub async fn ddl_state(&self, topic: &str, id: &str) -> Result<Option<DdlState>, ApplyError> {
+    /// Where schema change `id` stands on the target.
+    pub async fn ddl_state(&self, id: &str) -> Result<Option<DdlState>, ApplyError> {
         let mut c = self.conn().await?;
         let s: Option<String> = c
             .exec_first(
                 format!(
-                    "SELECT state FROM {} WHERE pipeline = ? AND topic = ? AND ddl_id = ?",
+                    "SELECT state FROM {} WHERE pipeline = ? AND ddl_id = ?",
                     self.ddl
                 ),
-                (&self.pipeline, topic, id),
+                (&self.pipeline, id),
             )
             .await
             .map_err(self.bk(&self.ddl))?;
@@ -492,7 +492,7 @@ impl Target {
         }))
     }
 
-    /// Records where schema change `id` of `topic` stands.
+    /// Records where schema change `id` stands (`topic`: the one whose partition 0 runs it).
     pub async fn ddl_mark(
         &self,
         topic: &str,

@@ -112,7 +112,18 @@ async fn ddl_mid_stream_leaves_the_target_identical_schema_included() {
             &format!("ALTER TABLE {db}.t2 ADD COLUMN IF NOT EXISTS z INT DEFAULT 3"),
             &rows("t2", 1, 10, "id, v, z", "$, $"),
             &format!("ALTER TABLE {db}.t1 DROP INDEX ix_c"),
+            // Rows under the new name right after a rename wait for it on the target.
             &format!("RENAME TABLE {db}.t5 TO {db}.t6"),
+            &rows("t6", 21, 25, "id, v", "$"),
+            // An online schema change as gh-ost does it: a copy made LIKE the table
+            // (just altered: the copy must have `z`), altered, filled, then swapped in
+            // by one RENAME, the old table dropped, rows written to the new one.
+            &format!("CREATE TABLE {db}._t2_gho LIKE {db}.t2"),
+            &format!("ALTER TABLE {db}._t2_gho ADD COLUMN w INT NULL"),
+            &format!("INSERT INTO {db}._t2_gho (id, v, z) SELECT id, v, z FROM {db}.t2"),
+            &format!("RENAME TABLE {db}.t2 TO {db}._t2_del, {db}._t2_gho TO {db}.t2"),
+            &format!("DROP TABLE {db}._t2_del"),
+            &rows("t2", 11, 15, "id, v, z, w", "$, $, $"),
         ],
     )
     .await;

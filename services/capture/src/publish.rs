@@ -326,14 +326,18 @@ impl Publisher {
             Item::Schema(s) => s.source.at.clone(),
             Item::Commit(_) => unreachable!("handled above"),
         };
-        // A schema change goes to every partition and says how many there are, so
-        // apply knows when all copies have arrived (in the value: Tansu mishandles
-        // fetches of records with headers, see the README).
+        // A schema change goes to every partition of the topic of each table it names
+        // and says how many copies there are in all, so apply knows when every one has
+        // arrived (in the value: Tansu mishandles fetches of records with headers, see
+        // the README).
         let counted;
         let item = match item {
             Item::Schema(s) => {
-                let topic = self.records.topic(&s.table);
-                let n = self.ensure_topic(&topic).await?;
+                let mut n = 0i64;
+                for t in s.statement_tables() {
+                    let topic = self.records.topic(t);
+                    n += i64::from(self.ensure_topic(&topic).await?);
+                }
                 counted = Item::Schema(otter_core::SchemaChange {
                     copies: u32::try_from(n).ok(),
                     ..s.clone()

@@ -395,6 +395,20 @@ pub fn encode_schema_change_as(
     write_source(out, &sc.source, &sc.table, 0, epoch);
     write_num(out, format_args!(",\"ts_ms\":{now_ms},\"transaction\":"));
     write_txn(out, &sc.txn);
+    if !sc.tables.is_empty() {
+        out.extend_from_slice(b",\"ddl_tables\":[");
+        for (i, t) in sc.tables.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(b"{\"db\":");
+            write_json_str(out, &t.db);
+            out.extend_from_slice(b",\"table\":");
+            write_json_str(out, &t.table);
+            out.push(b'}');
+        }
+        out.push(b']');
+    }
     if let Some(n) = sc.copies {
         write_num(out, format_args!(",\"copies\":{n}"));
     }
@@ -492,6 +506,17 @@ pub fn decode_with_epoch(value: &[u8]) -> Result<(Record, Option<i64>), CodecErr
                         .ok_or_else(|| field("ddl_kind"))?,
                 },
                 schema_version,
+                tables: match m.get("ddl_tables") {
+                    None => Vec::new(),
+                    Some(Json::Array(a)) => a
+                        .iter()
+                        .map(|t| {
+                            let t = t.as_object().ok_or_else(|| field("ddl_tables"))?;
+                            Ok(TableId::new(get_str(t, "db")?, get_str(t, "table")?))
+                        })
+                        .collect::<Result<_, CodecError>>()?,
+                    Some(_) => return Err(field("ddl_tables")),
+                },
                 copies: match m.get("copies") {
                     None => None,
                     Some(n) => Some(

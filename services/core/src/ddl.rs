@@ -1,9 +1,9 @@
 //! What a DDL statement does to each table it names, parsed with `sqlparser`'s MySQL
 //! dialect, and how to say the same thing about the target's tables.
 //!
-//! Capture uses [`analyze`] to route a schema change to the topic of every table it
-//! changes, with its [`DdlKind`]; apply re-analyses the record's statement to take this
-//! table's part and [`TableDdl::render`] it under the target's names.
+//! Capture uses [`analyze`] and [`tables`] to route a schema change to the topic of every
+//! table it changes, with its [`DdlKind`]; apply re-analyses the record's statement and
+//! [`render_all`]s it under the target's names.
 //!
 //! Invariants:
 //! - One statement naming several tables (`DROP TABLE a, b`, `RENAME TABLE a TO b, c TO
@@ -39,10 +39,13 @@ pub enum DdlKind {
     DropIndex,
     /// Not understood by the parser: the statement text is all there is.
     Unparsed,
+    /// Named without being changed (the model of `CREATE TABLE ... LIKE`): on this
+    /// table's stream only so the change sits between the same rows there too.
+    Referenced,
 }
 
 impl DdlKind {
-    pub const ALL: [DdlKind; 8] = [
+    pub const ALL: [DdlKind; 9] = [
         DdlKind::CreateTable,
         DdlKind::AlterTable,
         DdlKind::DropTable,
@@ -51,6 +54,7 @@ impl DdlKind {
         DdlKind::CreateIndex,
         DdlKind::DropIndex,
         DdlKind::Unparsed,
+        DdlKind::Referenced,
     ];
 
     /// The name used in the change stream.
@@ -64,6 +68,7 @@ impl DdlKind {
             DdlKind::CreateIndex => "create_index",
             DdlKind::DropIndex => "drop_index",
             DdlKind::Unparsed => "unparsed",
+            DdlKind::Referenced => "referenced",
         }
     }
 
@@ -338,6 +343,10 @@ impl TableDdl {
     /// `SELECT`: the copied rows follow in the stream as row changes. Column renames reach column definitions and the column
     /// operations of `ALTER TABLE`; index definitions keep their column names.
     pub fn render(&self, names: &dyn Names) -> Option<String> {
+        self.render_stmt(names).map(|s| s.to_string())
+    }
+
+    fn render_stmt(&self, names: &dyn Names) -> Option<Statement> {
         let src = &self.table;
         let mut stmt = self.stmt.clone();
         match &mut stmt {
@@ -394,8 +403,40 @@ impl TableDdl {
             },
             _ => {}
         }
-        Some(stmt.to_string())
+        Some(stmt)
     }
+}
+
+/// Every table `parts` name, in order, each once: a part's table, and after it the
+/// tables it [`TableDdl::referenced`] (a renamed table's new name, the model of a
+/// `CREATE TABLE ... LIKE`). These are the streams a statement's change goes to, so it
+/// sits in each between the same rows as on the source.
+pub fn tables(parts: &[TableDdl]) -> Vec<TableId> {
+    let mut out: Vec<TableId> = Vec::new();
+    for p in parts {
+        for t in std::iter::once(p.table.clone()).chain(p.referenced()) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    out
+}
+
+/// The statement's `parts` under the target's names, as statements to run in order. The
+/// parts of one `RENAME TABLE` stay one statement: `RENAME TABLE t TO t_old, t_new TO t`
+/// (the cut-over of gh-ost and pt-online-schema-change) swaps atomically on the source,
+/// and must on the target, where its halves one at a time would collide on `t`. Parts
+/// [`TableDdl::render`] drops are left out.
+pub fn render_all(parts: &[TableDdl], names: &dyn Names) -> Vec<String> {
+    let mut stmts: Vec<Statement> = Vec::new();
+    for s in parts.iter().filter_map(|p| p.render_stmt(names)) {
+        match (stmts.last_mut(), s) {
+            (Some(Statement::RenameTable(all)), Statement::RenameTable(more)) => all.extend(more),
+            (_, s) => stmts.push(s),
+        }
+    }
+    stmts.iter().map(ToString::to_string).collect()
 }
 
 fn rename_def(mut c: ColumnDef, src: &TableId, names: &dyn Names) -> Option<ColumnDef> {

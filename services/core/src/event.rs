@@ -172,11 +172,34 @@ pub struct SchemaChange {
     pub kind: crate::ddl::DdlKind,
     /// The table's schema version after this change.
     pub schema_version: u32,
-    /// How many partitions of the topic have a copy of this record (set by the
-    /// publisher; `None` before publishing, or from captures that did not say).
+    /// Every table the statement changes, in statement order, a renamed table under
+    /// its old name and its new one. Each gets a copy of the change on every partition
+    /// of its topic; the first one's stream runs it. Empty in records of captures before
+    /// this field existed: read as `[table]`.
+    pub tables: Vec<TableId>,
+    /// How many records carry this change in all: one per partition of the topic of
+    /// each of [`SchemaChange::tables`] (set by the publisher; `None` before publishing,
+    /// or from captures that did not say).
     pub copies: Option<u32>,
     pub source: SourceInfo,
     pub txn: TxnMark,
+}
+
+impl SchemaChange {
+    /// [`SchemaChange::tables`], or this record's table alone when the capture did not
+    /// list them.
+    pub fn statement_tables(&self) -> &[TableId] {
+        if self.tables.is_empty() {
+            std::slice::from_ref(&self.table)
+        } else {
+            &self.tables
+        }
+    }
+
+    /// Whether this record's stream is the one that runs the change (the first table's).
+    pub fn runs_it(&self) -> bool {
+        self.statement_tables().first() == Some(&self.table)
+    }
 }
 
 /// Why a [`ChangeEvent`] breaks the model's invariants.

@@ -306,11 +306,37 @@ fn samples() -> Vec<(&'static str, Record)> {
                 ddl: "ALTER TABLE orders ADD COLUMN note VARCHAR(100)".into(),
                 kind: otter_core::ddl::DdlKind::AlterTable,
                 schema_version: 4,
+                tables: vec![TableId::new("shop", "orders")],
                 copies: Some(3),
                 source: source(8000, 0),
                 txn: TxnMark {
                     id: "0-1-978".into(),
                     total_order: 1,
+                    table_order: 1,
+                    last: true,
+                },
+            }),
+        ),
+        (
+            // gh-ost's cut-over, as the copy on the new table's stream: the statement's
+            // three tables, 3 partitions each.
+            "ddl-rename-swap",
+            Record::Schema(SchemaChange {
+                table: TableId::new("shop", "_orders_gho"),
+                default_db: "shop".into(),
+                ddl: "RENAME TABLE `orders` TO `_orders_del`, `_orders_gho` TO `orders`".into(),
+                kind: otter_core::ddl::DdlKind::RenameTable,
+                schema_version: 3,
+                tables: vec![
+                    TableId::new("shop", "orders"),
+                    TableId::new("shop", "_orders_del"),
+                    TableId::new("shop", "_orders_gho"),
+                ],
+                copies: Some(9),
+                source: source(9000, 2),
+                txn: TxnMark {
+                    id: "0-1-990".into(),
+                    total_order: 3,
                     table_order: 1,
                     last: true,
                 },

@@ -5,13 +5,20 @@
 //! - A partition never applies a record after a schema change before the change is
 //!   settled (applied, or passed over by policy); the rows before it are committed
 //!   first.
-//! - Capture writes the change to every partition of the topic and says how many
-//!   (`copies`; a record without it, from an older capture, counts as one copy). Each
-//!   partition records that it has reached the change in `apply_ddl_reached`, after committing everything before it; partition 0 runs the
-//!   statement once all copies have reached it, and marks it `done` in `apply_ddl`; the
-//!   others wait for `done`. The barrier lives in the target, next to the positions:
-//!   "reached" is true exactly when the target holds the rows before it, whichever
-//!   instance holds which partition, with or without a control plane.
+//! - Capture writes the change to every partition of the topic of every table the
+//!   statement names (`ddl_tables`: a renamed table under both names, a `LIKE`'s model)
+//!   and says how many copies there are in all (`copies`; a record without it, from an
+//!   older capture, counts as one). Each partition records that it has reached the
+//!   change in `apply_ddl_reached`, after committing everything before it; partition 0
+//!   of the first table's topic runs the whole statement once all copies have reached
+//!   it, and marks it `done` in `apply_ddl`; every other partition waits for `done`. So
+//!   rows written to a table's new name wait for the rename, and a swap of tables
+//!   (`RENAME TABLE t TO t_old, t_new TO t`) runs as one statement after the rows
+//!   before it on all three.
+//! - The barrier lives in the target, next to the positions: "reached" is true exactly
+//!   when the target holds the rows before it, whichever instance holds which
+//!   partition, with or without a control plane. A change is named by its source
+//!   position, so all its topics' copies meet in one barrier.
 //! - `apply_ddl.state = executing` is written before the statement is sent. If a crash
 //!   leaves it there, the statement is sent again and the errors that mean "the first
 //!   run took effect" ([`DDL_ALREADY_APPLIED`]) count as done; after a refusal the state
@@ -23,7 +30,7 @@
 use std::time::Duration;
 
 use otter_core::codec::Record;
-use otter_core::ddl::{analyze, DdlKind, Names as _};
+use otter_core::ddl::{analyze, render_all, DdlKind, Names as _};
 use otter_core::SchemaChange;
 use tracing::{info, warn};
 
@@ -39,12 +46,12 @@ use crate::target::{DdlState, DDL_ALREADY_APPLIED};
 enum Action {
     /// Move past it; the outcome label says why.
     Pass(&'static str),
-    /// Run this on the target (after the barrier).
-    Run(Statement),
+    /// Run these on the target, in order (after the barrier).
+    Run(Vec<Step>),
 }
 
 #[derive(Debug, PartialEq)]
-struct Statement {
+struct Step {
     sql: String,
     /// Database to create first (a new table's).
     create_db: Option<String>,
@@ -71,7 +78,7 @@ impl Worker {
         let action = match decide(sc, &self.shared.mapping, &self.shared.tuning) {
             Ok(a) => a,
             Err(why) => {
-                self.count("failed");
+                self.count(sc, "failed");
                 return Err(PartitionError::Ddl {
                     place: self.place(item, item),
                     why,
@@ -81,7 +88,7 @@ impl Worker {
         };
         let stmt = match action {
             Action::Pass(outcome) => {
-                self.count(outcome);
+                self.count(sc, outcome);
                 let level_warn = matches!(outcome, "ignored" | "not_additive" | "skipped");
                 if level_warn {
                     warn!(outcome, position = %sc.source.at, table = %sc.table, ddl = %sc.ddl, "schema change passed over by policy: the target keeps its old shape for it");
@@ -93,18 +100,22 @@ impl Worker {
             Action::Run(s) => s,
         };
         if self.shared.dry_run {
-            println!(
-                "-- dry run: schema change at {} for {}\n{};",
-                sc.source.at, sc.table, stmt.sql
-            );
-            self.count("dry_run");
+            if self.runs(sc) {
+                for step in &stmt {
+                    println!(
+                        "-- dry run: schema change at {} for {}\n{};",
+                        sc.source.at, sc.table, step.sql
+                    );
+                }
+            }
+            self.count(sc, "dry_run");
             return self.pass(item, rx).await;
         }
         match self.barrier(sc, &stmt, rx).await {
             Ok(true) => self.pass(item, rx).await,
             Ok(false) => Ok(false),
             Err(e) => {
-                self.count("failed");
+                self.count(sc, "failed");
                 Err(PartitionError::Apply {
                     place: self.place(item, item),
                     source: e,
@@ -113,10 +124,16 @@ impl Worker {
         }
     }
 
-    /// Counts an outcome once per change: every partition decides alike, partition 0
-    /// speaks for them (and is the one that runs the statement).
-    fn count(&self, outcome: &str) {
-        if self.partition != 0 {
+    /// Whether this partition is the one that runs `sc`: partition 0 of the topic of
+    /// the statement's first table.
+    fn runs(&self, sc: &SchemaChange) -> bool {
+        self.partition == 0 && sc.runs_it()
+    }
+
+    /// Counts an outcome once per change: every partition decides alike, the one that
+    /// runs the statement speaks for them.
+    fn count(&self, sc: &SchemaChange, outcome: &str) {
+        if !self.runs(sc) {
             return;
         }
         self.shared
@@ -138,17 +155,25 @@ impl Worker {
         }
     }
 
-    /// Waits for every copy, runs the statement once (partition 0), waits for it to be
-    /// done (the others). `Ok(false)`: released while waiting.
+    /// Waits for every copy, runs the statement once (partition 0 of the first table's
+    /// topic), waits for it to be done (the others). `Ok(false)`: released while waiting.
     async fn barrier(
         &mut self,
         sc: &SchemaChange,
-        stmt: &Statement,
+        stmt: &[Step],
         rx: &Inbox,
     ) -> Result<bool, ApplyError> {
         let target = self.shared.target.clone();
         let o = sc.source.order(0);
-        let id = format!("{}:{}:{}", o[0], o[1], o[2]);
+        // Records that list the statement's tables share one barrier; older ones (one
+        // record per table, each run on its own topic) had one per table part.
+        let id = if sc.tables.is_empty() {
+            format!("{}:{}:{}", o[0], o[1], o[2])
+        } else {
+            format!("{}:{}", o[0], o[1])
+        };
+        let runs = self.runs(sc);
+        let first = sc.statement_tables().first().unwrap_or(&sc.table).clone();
         let copies = u64::from(sc.copies.unwrap_or(1).max(1));
         let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
         let mut said = false;
@@ -165,19 +190,19 @@ impl Worker {
                     Some(target.ddl_reach(&self.topic, &id, self.partition).await?)
                 };
                 marked = true;
-                let state = target.ddl_state(&self.topic, &id).await?;
+                let state = target.ddl_state(&id).await?;
                 if state == Some(DdlState::Done) {
                     return Ok(true);
                 }
-                if self.partition != 0 {
+                if !runs {
                     if !said {
-                        info!(position = %sc.source.at, table = %sc.table, "schema change: waiting for partition 0 to apply it once every partition has reached it");
+                        info!(position = %sc.source.at, table = %sc.table, runs_on = %first, "schema change: waiting for partition 0 of the topic of the statement's first table to apply it once every partition has reached it");
                     }
                     return Ok(false);
                 }
                 let reached = match reached {
                     Some(n) => n,
-                    None => target.ddl_reached(&self.topic, &id).await?,
+                    None => target.ddl_reached(&id).await?,
                 };
                 if reached < copies {
                     if !said {
@@ -207,48 +232,57 @@ impl Worker {
     async fn execute(
         &self,
         sc: &SchemaChange,
-        stmt: &Statement,
+        stmt: &[Step],
         id: &str,
         state: Option<DdlState>,
     ) -> Result<(), ApplyError> {
         let target = &self.shared.target;
         let at = &sc.source.at;
+        let text = stmt
+            .iter()
+            .map(|s| s.sql.as_str())
+            .collect::<Vec<_>>()
+            .join(";\n");
         target
-            .ddl_mark(&self.topic, id, DdlState::Executing, at, &stmt.sql)
+            .ddl_mark(&self.topic, id, DdlState::Executing, at, &text)
             .await?;
         let table = self.shared.mapping.table(&sc.table);
-        let ran = target
-            .ddl_execute(
-                &table,
-                stmt.create_db.as_deref(),
-                stmt.use_db.as_deref(),
-                &stmt.sql,
-            )
-            .await;
-        match ran {
-            Ok(()) => {
-                info!(position = %at, table = %sc.table, statement = %stmt.sql, "schema change applied to the target");
-            }
-            Err(ApplyError::Ddl {
-                source: mysql_async::Error::Server(ref e),
-                ..
-            }) if state == Some(DdlState::Executing) && DDL_ALREADY_APPLIED.contains(&e.code) => {
-                warn!(position = %at, table = %sc.table, code = e.code, "schema change was already applied before a restart (the target says so); marking it done");
-            }
-            Err(e) => {
-                if e.class() != otter_core::ErrorClass::Transient {
-                    // Refused, not interrupted: a retry's errors are its own.
-                    let _ = target
-                        .ddl_mark(&self.topic, id, DdlState::Failed, at, &stmt.sql)
-                        .await;
+        for step in stmt {
+            let ran = target
+                .ddl_execute(
+                    &table,
+                    step.create_db.as_deref(),
+                    step.use_db.as_deref(),
+                    &step.sql,
+                )
+                .await;
+            match ran {
+                Ok(()) => {
+                    info!(position = %at, table = %sc.table, statement = %step.sql, "schema change applied to the target");
                 }
-                return Err(e);
+                Err(ApplyError::Ddl {
+                    source: mysql_async::Error::Server(ref e),
+                    ..
+                }) if state == Some(DdlState::Executing)
+                    && DDL_ALREADY_APPLIED.contains(&e.code) =>
+                {
+                    warn!(position = %at, table = %sc.table, code = e.code, statement = %step.sql, "schema change was already applied before a restart (the target says so); taking it as done");
+                }
+                Err(e) => {
+                    if e.class() != otter_core::ErrorClass::Transient {
+                        // Refused, not interrupted: a retry's errors are its own.
+                        let _ = target
+                            .ddl_mark(&self.topic, id, DdlState::Failed, at, &text)
+                            .await;
+                    }
+                    return Err(e);
+                }
             }
         }
         target
-            .ddl_mark(&self.topic, id, DdlState::Done, at, &stmt.sql)
+            .ddl_mark(&self.topic, id, DdlState::Done, at, &text)
             .await?;
-        self.count("applied");
+        self.count(sc, "applied");
         Ok(())
     }
 
@@ -261,10 +295,11 @@ impl Worker {
     }
 }
 
-/// What `tuning` and `mapping` make of `sc`: the same on every partition, so the
-/// partitions agree without talking.
+/// What `tuning` and `mapping` make of `sc`'s statement: the same on every partition of
+/// every topic it went to, so they agree without talking.
 fn decide(sc: &SchemaChange, mapping: &Mapping, tuning: &ApplyTuning) -> Result<Action, DdlStop> {
-    if mapping.skips(&sc.table) {
+    let tables = sc.statement_tables();
+    if tables.iter().all(|t| mapping.skips(t)) {
         return Ok(Action::Pass("filtered"));
     }
     if tuning
@@ -274,42 +309,56 @@ fn decide(sc: &SchemaChange, mapping: &Mapping, tuning: &ApplyTuning) -> Result<
     {
         return Ok(Action::Pass("skipped"));
     }
-    // This table's part of the statement, as the parser reads it.
-    let part = if sc.kind == DdlKind::Unparsed {
+    // The statement's parts for the tables capture published it for and the mapping
+    // writes, as the parser reads them.
+    let parts = if sc.kind == DdlKind::Unparsed {
         None
     } else {
-        analyze(&sc.ddl, &sc.default_db).ok().and_then(|parts| {
-            let row = sc.source.row as usize;
-            match parts.get(row) {
-                Some(p) if p.table == sc.table => Some(p.clone()),
-                _ => parts.into_iter().find(|p| p.table == sc.table),
-            }
+        analyze(&sc.ddl, &sc.default_db).ok().map(|parts| {
+            parts
+                .into_iter()
+                .filter(|p| tables.contains(&p.table) && !mapping.skips(&p.table))
+                .collect::<Vec<_>>()
         })
     };
-    let additive = part.as_ref().is_some_and(|p| p.additive);
+    let additive = parts
+        .as_ref()
+        .is_some_and(|ps| ps.iter().all(|p| p.additive));
     match tuning.ddl {
         DdlPolicy::Ignore => return Ok(Action::Pass("ignored")),
         DdlPolicy::Additive if !additive => return Ok(Action::Pass("not_additive")),
         DdlPolicy::Stop => return Err(DdlStop::Policy),
         DdlPolicy::All | DdlPolicy::Additive => {}
     }
-    match part {
-        Some(p) => {
-            let Some(sql) = p.render(mapping) else {
+    match parts {
+        Some(parts) => {
+            let sqls = render_all(&parts, mapping);
+            if sqls.is_empty() {
                 return Ok(Action::Pass("filtered"));
-            };
-            let create_db = (p.kind == DdlKind::CreateTable).then(|| mapping.table(&sc.table).db);
-            Ok(Action::Run(Statement {
-                sql,
-                create_db,
-                use_db: None,
-            }))
+            }
+            // A new table's database is created on the target first.
+            let mut create: Vec<String> = parts
+                .iter()
+                .filter(|p| p.kind == DdlKind::CreateTable)
+                .map(|p| mapping.table(&p.table).db)
+                .collect();
+            create.dedup();
+            let mut create = create.into_iter();
+            Ok(Action::Run(
+                sqls.into_iter()
+                    .map(|sql| Step {
+                        sql,
+                        create_db: create.next(),
+                        use_db: None,
+                    })
+                    .collect(),
+            ))
         }
-        None if mapping.keeps_names(&sc.table) => Ok(Action::Run(Statement {
+        None if tables.iter().all(|t| mapping.keeps_names(t)) => Ok(Action::Run(vec![Step {
             sql: sc.ddl.clone(),
             create_db: None,
             use_db: Some(sc.default_db.clone()),
-        })),
+        }])),
         None => Err(DdlStop::Unmappable),
     }
 }

@@ -556,10 +556,24 @@ impl Decoder {
             Statement::Ddl(found) => {
                 let ts = h.timestamp;
                 let server = h.server_id;
-                // What the parser says each table gets; where it cannot read the
-                // statement, the tokenizer's tables get the text as it is.
+                // What the parser says each table gets (a table only named, as a
+                // rename's new name or a LIKE's model, too, so the change sits between
+                // the same rows on its stream); where it cannot read the statement, the
+                // tokenizer's tables get the text as it is.
                 let parts: Vec<(TableId, DdlKind)> = match ddl::analyze(&sql, &q.db) {
-                    Ok(v) => v.into_iter().map(|d| (d.table, d.kind)).collect(),
+                    Ok(v) => ddl::tables(&v)
+                        .into_iter()
+                        .map(|t| {
+                            let kind = v.iter().find(|d| d.table == t).map_or_else(
+                                || match v.iter().find(|d| d.referenced().contains(&t)) {
+                                    Some(d) if d.kind == DdlKind::RenameTable => d.kind,
+                                    _ => DdlKind::Referenced,
+                                },
+                                |d| d.kind,
+                            );
+                            (t, kind)
+                        })
+                        .collect(),
                     Err(e) => {
                         tracing::warn!(
                             position = %at,
@@ -576,14 +590,19 @@ impl Decoder {
                             .collect()
                     }
                 };
+                let parts: Vec<(TableId, DdlKind)> = parts
+                    .into_iter()
+                    .filter(|(t, _)| self.opts.filter.as_ref().is_none_or(|f| f(t)))
+                    .collect();
+                let tables: Vec<TableId> = parts.iter().map(|(t, _)| t.clone()).collect();
                 for (i, (table, kind)) in parts.into_iter().enumerate() {
-                    if self.opts.filter.as_ref().is_some_and(|f| !f(&table)) {
-                        continue;
-                    }
                     let v = Arc::make_mut(&mut self.versions)
                         .entry(table.clone())
                         .or_insert(1);
-                    *v += 1;
+                    // A table only named keeps its shape.
+                    if kind != DdlKind::Referenced {
+                        *v += 1;
+                    }
                     let version = *v;
                     let source = self.source_info(server, &at, i as u32, ts);
                     let txn = self.txn_mut(&at);
@@ -596,6 +615,7 @@ impl Decoder {
                         ddl: sql.clone(),
                         kind,
                         schema_version: version,
+                        tables: tables.clone(),
                         copies: None,
                         source,
                         txn: TxnMark {

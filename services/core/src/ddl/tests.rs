@@ -136,6 +136,25 @@ fn multi_table_statements_split_into_one_statement_per_table() {
         ]
     );
     assert_eq!(v[0].referenced(), [t("shop", "_t_del")]);
+    // Its change goes to all three tables' streams; the swap stays one statement.
+    assert_eq!(
+        tables(&v),
+        [t("shop", "t"), t("shop", "_t_del"), t("shop", "_t_gho")]
+    );
+    assert_eq!(
+        render_all(&v, &Mapped),
+        ["RENAME TABLE `shop_copy`.`t_t` TO `shop_copy`.`t__t_del`, `shop_copy`.`t__t_gho` TO `shop_copy`.`t_t`"]
+    );
+    let v = analyze("CREATE TABLE t2 LIKE t", "shop").expect("parses");
+    assert_eq!(tables(&v), [t("shop", "t2"), t("shop", "t")]);
+    let v = analyze("DROP TABLE a, b", "shop").expect("parses");
+    assert_eq!(
+        render_all(&v, &SameNames),
+        [
+            "DROP TABLE IF EXISTS `shop`.`a`",
+            "DROP TABLE IF EXISTS `shop`.`b`"
+        ]
+    );
     let v = analyze("TRUNCATE TABLE a, b", "shop");
     // MySQL has no multi-table TRUNCATE; whatever the parser makes of it, no panic.
     let _ = v;

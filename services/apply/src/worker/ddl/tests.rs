@@ -6,7 +6,7 @@ use otter_core::ddl::DdlKind;
 use otter_core::event::{SourceInfo, TxnMark};
 use otter_core::{SchemaChange, SourcePos, TableId};
 
-use super::{decide, Action, Statement};
+use super::{decide, Action, Step};
 use crate::config::{ApplyTuning, DdlPolicy};
 use crate::error::DdlStop;
 use crate::mapping::{MapRule, Mapping};
@@ -18,6 +18,7 @@ fn change(ddl: &str, kind: DdlKind) -> SchemaChange {
         ddl: ddl.into(),
         kind,
         schema_version: 2,
+        tables: vec![TableId::new("shop", "t")],
         copies: Some(3),
         source: SourceInfo {
             server_id: 1,
@@ -43,11 +44,11 @@ fn tuning(ddl: DdlPolicy) -> ApplyTuning {
 }
 
 fn run(sql: &str) -> Result<Action, DdlStop> {
-    Ok(Action::Run(Statement {
+    Ok(Action::Run(vec![Step {
         sql: sql.into(),
         create_db: None,
         use_db: None,
-    }))
+    }]))
 }
 
 const ADD: &str = "ALTER TABLE t ADD COLUMN c INT";
@@ -118,11 +119,11 @@ fn map_rules_rename_skip_and_filter() {
             &renamed,
             &all
         ),
-        Ok(Action::Run(Statement {
+        Ok(Action::Run(vec![Step {
             sql: "CREATE TABLE IF NOT EXISTS `copy`.`t` (`id` INT PRIMARY KEY)".into(),
             create_db: Some("copy".into()),
             use_db: None,
-        }))
+        }]))
     );
     let excluding = Mapping::new(&[MapRule {
         exclude: vec!["c".into()],
@@ -150,11 +151,11 @@ fn unparsed_statements_run_as_written_only_where_names_are_kept() {
     let sc = change(sql, DdlKind::Unparsed);
     assert_eq!(
         decide(&sc, &Mapping::identity(), &tuning(DdlPolicy::All)),
-        Ok(Action::Run(Statement {
+        Ok(Action::Run(vec![Step {
             sql: sql.into(),
             create_db: None,
             use_db: Some("shop".into()),
-        }))
+        }]))
     );
     // Not known to be additive.
     assert_eq!(
@@ -169,5 +170,73 @@ fn unparsed_statements_run_as_written_only_where_names_are_kept() {
     assert_eq!(
         decide(&sc, &renamed, &tuning(DdlPolicy::All)),
         Err(DdlStop::Unmappable)
+    );
+}
+
+#[test]
+fn a_statement_over_several_tables_is_decided_and_run_whole() {
+    // gh-ost's cut-over, as seen from the new table's stream: the same decision as on
+    // the other two, the swap one statement.
+    let mut sc = change(
+        "RENAME TABLE t TO _t_del, _t_gho TO t",
+        DdlKind::RenameTable,
+    );
+    sc.tables = ["t", "_t_del", "_t_gho"]
+        .map(|n| TableId::new("shop", n))
+        .to_vec();
+    sc.table = TableId::new("shop", "_t_gho");
+    let swap = "RENAME TABLE `shop`.`t` TO `shop`.`_t_del`, `shop`.`_t_gho` TO `shop`.`t`";
+    assert_eq!(
+        decide(&sc, &Mapping::identity(), &tuning(DdlPolicy::All)),
+        run(swap)
+    );
+    assert!(!sc.runs_it());
+    sc.table = TableId::new("shop", "t");
+    assert!(sc.runs_it());
+    assert_eq!(
+        decide(&sc, &Mapping::identity(), &tuning(DdlPolicy::All)),
+        run(swap)
+    );
+    // A rename takes something away: not additive, passed over alike on every stream.
+    assert_eq!(
+        decide(&sc, &Mapping::identity(), &tuning(DdlPolicy::Additive)),
+        Ok(Action::Pass("not_additive"))
+    );
+    // A skipped table that is only named (the old table's new name) changes nothing;
+    // all skipped, all pass.
+    let skip_del = Mapping::new(&[MapRule {
+        source_table: "_t_del".into(),
+        skip: true,
+        ..MapRule::default()
+    }])
+    .expect("rule compiles");
+    assert_eq!(decide(&sc, &skip_del, &tuning(DdlPolicy::All)), run(swap));
+    let skip_all = Mapping::new(&[MapRule {
+        skip: true,
+        ..MapRule::default()
+    }])
+    .expect("rule compiles");
+    assert_eq!(
+        decide(&sc, &skip_all, &tuning(DdlPolicy::All)),
+        Ok(Action::Pass("filtered"))
+    );
+    // Several statements run in order, each new database created first.
+    let mut drop = change("DROP TABLE a, b", DdlKind::DropTable);
+    drop.table = TableId::new("shop", "a");
+    drop.tables = vec![TableId::new("shop", "a"), TableId::new("shop", "b")];
+    assert_eq!(
+        decide(&drop, &Mapping::identity(), &tuning(DdlPolicy::All)),
+        Ok(Action::Run(vec![
+            Step {
+                sql: "DROP TABLE IF EXISTS `shop`.`a`".into(),
+                create_db: None,
+                use_db: None,
+            },
+            Step {
+                sql: "DROP TABLE IF EXISTS `shop`.`b`".into(),
+                create_db: None,
+                use_db: None,
+            },
+        ]))
     );
 }
