@@ -18,14 +18,15 @@
 //!   temporary tables) give no [`TableDdl`].
 
 use sqlparser::ast::{
-    AlterTable, AlterTableOperation, ColumnDef, CreateTable, CreateTableLikeKind, Ident,
-    ObjectName, ObjectNamePart, ObjectType, RenameTable, RenameTableNameKind, Statement, Truncate,
-    TruncateTableTarget,
+    AlterTable, AlterTableOperation, ColumnDef, ColumnOption, CreateTable, CreateTableLikeKind,
+    Ident, MySQLColumnPosition, ObjectName, ObjectNamePart, ObjectType, RenameTable,
+    RenameTableNameKind, Statement, TableConstraint, Truncate, TruncateTableTarget,
 };
 use sqlparser::dialect::MySqlDialect;
 use sqlparser::parser::Parser;
 
 use crate::event::TableId;
+pub use crate::shape::{charset_of_collation, ColumnShape, TableShape};
 
 /// What a schema change does, as carried in the change stream (`ddl_kind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -506,3 +507,368 @@ fn render_alter(at: &mut AlterTable, src: &TableId, names: &dyn Names) -> Option
 
 #[cfg(test)]
 mod tests;
+
+// ---------------------------------------------------------------- shapes
+
+/// Table shapes by table: capture's view of the source's tables at one binlog point.
+pub type Shapes = std::collections::HashMap<TableId, std::sync::Arc<TableShape>>;
+
+/// Why a change's effect on a table's shape cannot be known from the statement alone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the shape of {table} after this statement is unknown: {why}")]
+pub struct ShapeUnknown {
+    pub table: TableId,
+    pub why: String,
+}
+
+impl TableDdl {
+    /// Applies this change to `shapes`. Where the new shape cannot be known from the
+    /// statement and the shapes before it (`CREATE TABLE ... SELECT`, a `LIKE` of or a
+    /// rename of a table not in `shapes`, an ALTER on a table not in it or naming a
+    /// column it lacks, an operation not modelled here), the table's shape is removed and
+    /// the error says why: the caller learns it elsewhere (the binlog's table map with
+    /// full metadata, the source's catalog) or refuses to guess.
+    pub fn evolve(&self, shapes: &mut Shapes) -> Result<(), ShapeUnknown> {
+        let t = &self.table;
+        let unknown = |shapes: &mut Shapes, table: &TableId, why: String| {
+            shapes.remove(table);
+            Err(ShapeUnknown {
+                table: table.clone(),
+                why,
+            })
+        };
+        match &self.stmt {
+            Statement::CreateTable(ct) => {
+                if ct.if_not_exists && shapes.contains_key(t) {
+                    return Ok(());
+                }
+                if let Some(CreateTableLikeKind::Parenthesized(l) | CreateTableLikeKind::Plain(l)) =
+                    &ct.like
+                {
+                    let model = table_of(&l.name, &t.db).and_then(|m| shapes.get(&m).cloned());
+                    return match model {
+                        Some(m) => {
+                            shapes.insert(t.clone(), m);
+                            Ok(())
+                        }
+                        None => unknown(shapes, t, format!("the shape of `{}` is unknown", l.name)),
+                    };
+                }
+                if ct.query.is_some() {
+                    return unknown(shapes, t, "its columns come from a SELECT".into());
+                }
+                let charset = table_charset(&ct.table_options.to_string());
+                let mut shape = TableShape {
+                    columns: Vec::new(),
+                    key: Vec::new(),
+                    charset: charset.clone(),
+                };
+                for c in &ct.columns {
+                    let opts: Vec<&ColumnOption> = c.options.iter().map(|o| &o.option).collect();
+                    if opts
+                        .iter()
+                        .any(|o| matches!(o, ColumnOption::PrimaryKey(_)))
+                    {
+                        shape.key = vec![c.name.value.clone()];
+                    }
+                    shape.columns.push(column_shape(
+                        &c.name,
+                        &c.data_type,
+                        &opts,
+                        charset.as_deref(),
+                    ));
+                }
+                for k in &ct.constraints {
+                    if let TableConstraint::PrimaryKey(pk) = k {
+                        shape.key = pk.columns.iter().map(index_column_name).collect();
+                    }
+                }
+                shapes.insert(t.clone(), std::sync::Arc::new(shape));
+                Ok(())
+            }
+            Statement::AlterTable(at) => {
+                let Some(old) = shapes.get(t).cloned() else {
+                    return unknown(shapes, t, "its shape before it is unknown".into());
+                };
+                let mut shape = (*old).clone();
+                let mut renamed = None;
+                for op in &at.operations {
+                    if let Err(why) = alter(&mut shape, op) {
+                        return unknown(shapes, t, why);
+                    }
+                    if let AlterTableOperation::RenameTable {
+                        table_name: RenameTableNameKind::As(n) | RenameTableNameKind::To(n),
+                    } = op
+                    {
+                        renamed = table_of(n, &t.db);
+                    }
+                }
+                let shape = std::sync::Arc::new(shape);
+                match renamed {
+                    Some(to) => {
+                        shapes.remove(t);
+                        shapes.insert(to, shape);
+                    }
+                    None => {
+                        shapes.insert(t.clone(), shape);
+                    }
+                }
+                Ok(())
+            }
+            Statement::RenameTable(pairs) => {
+                let moved = shapes.remove(t);
+                for p in pairs {
+                    let Some(to) = table_of(&p.new_name, &t.db) else {
+                        continue;
+                    };
+                    match &moved {
+                        Some(s) => {
+                            shapes.insert(to, s.clone());
+                        }
+                        None => {
+                            return unknown(shapes, &to, format!("the shape of {t} is unknown"))
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Statement::Drop {
+                object_type: ObjectType::Table,
+                ..
+            } => {
+                shapes.remove(t);
+                Ok(())
+            }
+            // TRUNCATE, CREATE/DROP INDEX: the columns stay as they are.
+            _ => Ok(()),
+        }
+    }
+}
+
+/// One ALTER TABLE operation on `shape`; `Err` says why the result is unknown.
+fn alter(shape: &mut TableShape, op: &AlterTableOperation) -> Result<(), String> {
+    let find = |shape: &TableShape, c: &Ident| {
+        shape
+            .index_of(&c.value)
+            .ok_or_else(|| format!("it names column `{}`, which the shape lacks", c.value))
+    };
+    let place = |shape: &mut TableShape,
+                 col: ColumnShape,
+                 at: Option<usize>,
+                 pos: &Option<MySQLColumnPosition>|
+     -> Result<(), String> {
+        let i = match pos {
+            Some(MySQLColumnPosition::First) => 0,
+            Some(MySQLColumnPosition::After(c)) => {
+                shape.index_of(&c.value).ok_or_else(|| {
+                    format!(
+                        "it places a column after `{}`, which the shape lacks",
+                        c.value
+                    )
+                })? + 1
+            }
+            None => at.unwrap_or(shape.columns.len()),
+        };
+        shape.columns.insert(i.min(shape.columns.len()), col);
+        Ok(())
+    };
+    match op {
+        AlterTableOperation::AddColumn {
+            if_not_exists,
+            column_def: c,
+            column_position,
+            ..
+        } => {
+            if *if_not_exists && shape.index_of(&c.name.value).is_some() {
+                return Ok(());
+            }
+            let opts: Vec<&ColumnOption> = c.options.iter().map(|o| &o.option).collect();
+            let col = column_shape(&c.name, &c.data_type, &opts, shape.charset.as_deref());
+            if opts
+                .iter()
+                .any(|o| matches!(o, ColumnOption::PrimaryKey(_)))
+            {
+                shape.key = vec![c.name.value.clone()];
+            }
+            place(shape, col, None, column_position)?;
+        }
+        AlterTableOperation::DropColumn {
+            column_names,
+            if_exists,
+            ..
+        } => {
+            for c in column_names {
+                match shape.index_of(&c.value) {
+                    Some(i) => {
+                        shape.columns.remove(i);
+                        shape.key.retain(|k| !k.eq_ignore_ascii_case(&c.value));
+                    }
+                    None if *if_exists => {}
+                    None => return Err(find(shape, c).err().unwrap_or_default()),
+                }
+            }
+        }
+        AlterTableOperation::ModifyColumn {
+            col_name,
+            data_type,
+            options,
+            column_position,
+        } => {
+            let i = find(shape, col_name)?;
+            let opts: Vec<&ColumnOption> = options.iter().collect();
+            let name = Ident::new(shape.columns[i].name.clone());
+            let col = column_shape(&name, data_type, &opts, shape.charset.as_deref());
+            shape.columns.remove(i);
+            place(shape, col, Some(i), column_position)?;
+        }
+        AlterTableOperation::ChangeColumn {
+            old_name,
+            new_name,
+            data_type,
+            options,
+            column_position,
+        } => {
+            let i = find(shape, old_name)?;
+            let opts: Vec<&ColumnOption> = options.iter().collect();
+            let col = column_shape(new_name, data_type, &opts, shape.charset.as_deref());
+            let old = shape.columns.remove(i).name;
+            rename_key(shape, &old, &new_name.value);
+            place(shape, col, Some(i), column_position)?;
+        }
+        AlterTableOperation::RenameColumn {
+            old_column_name,
+            new_column_name,
+        } => {
+            let i = find(shape, old_column_name)?;
+            let old = std::mem::replace(&mut shape.columns[i].name, new_column_name.value.clone());
+            rename_key(shape, &old, &new_column_name.value);
+        }
+        AlterTableOperation::AddConstraint { constraint, .. } => {
+            if let TableConstraint::PrimaryKey(pk) = constraint {
+                shape.key = pk.columns.iter().map(index_column_name).collect();
+            }
+        }
+        AlterTableOperation::DropPrimaryKey { .. } => shape.key.clear(),
+        // Indexes, constraints, defaults, table options: no column changes.
+        AlterTableOperation::RenameTable { .. }
+        | AlterTableOperation::DropConstraint { .. }
+        | AlterTableOperation::DropIndex { .. }
+        | AlterTableOperation::DropForeignKey { .. }
+        | AlterTableOperation::RenameConstraint { .. }
+        | AlterTableOperation::AlterColumn { .. }
+        | AlterTableOperation::Algorithm { .. }
+        | AlterTableOperation::Lock { .. }
+        | AlterTableOperation::AutoIncrement { .. }
+        | AlterTableOperation::ValidateConstraint { .. }
+        | AlterTableOperation::AddPartitions { .. }
+        | AlterTableOperation::DropPartitions { .. } => {}
+        other => return Err(format!("the operation `{other}` is not modelled")),
+    }
+    Ok(())
+}
+
+fn rename_key(shape: &mut TableShape, old: &str, new: &str) {
+    for k in &mut shape.key {
+        if k.eq_ignore_ascii_case(old) {
+            *k = new.to_owned();
+        }
+    }
+}
+
+fn index_column_name(c: &sqlparser::ast::IndexColumn) -> String {
+    match &c.column.expr {
+        sqlparser::ast::Expr::Identifier(i) => i.value.clone(),
+        e => e.to_string(),
+    }
+}
+
+/// `DEFAULT CHARSET=x`, `CHARACTER SET x`, `COLLATE=y` among a CREATE TABLE's options.
+fn table_charset(options: &str) -> Option<String> {
+    let up = options.to_ascii_uppercase();
+    let word_after = |key: &str| -> Option<String> {
+        let i = up.find(key)? + key.len();
+        let rest = options[i..].trim_start_matches([' ', '=']);
+        let w: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        (!w.is_empty()).then(|| w.to_ascii_lowercase())
+    };
+    word_after("CHARSET")
+        .or_else(|| word_after("CHARACTER SET"))
+        .or_else(|| word_after("COLLATE").map(|c| charset_of_collation(&c)))
+}
+
+/// A column definition as a [`ColumnShape`]; `table_charset` for text columns that do
+/// not name theirs.
+fn column_shape(
+    name: &Ident,
+    ty: &sqlparser::ast::DataType,
+    opts: &[&ColumnOption],
+    table_charset: Option<&str>,
+) -> ColumnShape {
+    use sqlparser::ast::{DataType, EnumMember};
+    let text = ty.to_string().to_ascii_uppercase();
+    let mut col = ColumnShape::named(name.value.clone());
+    col.unsigned = text.contains("UNSIGNED");
+    match ty {
+        DataType::Enum(members, _) => {
+            col.enum_values = Some(
+                members
+                    .iter()
+                    .map(|m| match m {
+                        EnumMember::Name(n) | EnumMember::NamedValue(n, _) => n.clone(),
+                    })
+                    .collect(),
+            )
+        }
+        DataType::Set(v) => col.set_values = Some(v.clone()),
+        _ => {}
+    }
+    let binary = [
+        "BINARY",
+        "VARBINARY",
+        "BLOB",
+        "TINYBLOB",
+        "MEDIUMBLOB",
+        "LONGBLOB",
+    ]
+    .iter()
+    .any(|b| text.starts_with(b));
+    let texty = [
+        "CHAR",
+        "VARCHAR",
+        "TEXT",
+        "TINYTEXT",
+        "MEDIUMTEXT",
+        "LONGTEXT",
+        "ENUM",
+        "SET",
+        "NCHAR",
+        "NVARCHAR",
+        "CHARACTER",
+        "NATIONAL",
+        "LONG",
+    ]
+    .iter()
+    .any(|b| text.starts_with(b));
+    col.json = text == "JSON";
+    let named = opts.iter().find_map(|o| match o {
+        ColumnOption::CharacterSet(n) => Some(n.to_string().trim_matches('`').to_ascii_lowercase()),
+        ColumnOption::Collation(n) => Some(charset_of_collation(n.to_string().trim_matches('`'))),
+        _ => None,
+    });
+    col.charset = if binary {
+        Some("binary".into())
+    } else if col.json {
+        Some("utf8mb4".into())
+    } else if texty {
+        named.or_else(|| table_charset.map(str::to_owned))
+    } else {
+        None
+    };
+    col.generated = opts
+        .iter()
+        .any(|o| matches!(o, ColumnOption::Generated { .. }));
+    col
+}

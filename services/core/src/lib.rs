@@ -13,6 +13,7 @@ pub mod error;
 pub mod event;
 pub mod heartbeat;
 pub mod position;
+pub mod shape;
 pub mod topic;
 pub mod url;
 pub mod value;

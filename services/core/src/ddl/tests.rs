@@ -286,3 +286,114 @@ fn drops_of_tables_tolerate_a_target_without_the_table() {
         Some("DROP TABLE IF EXISTS `shop`.`t`")
     );
 }
+
+fn evolve(shapes: &mut Shapes, sql: &str) -> Result<(), ShapeUnknown> {
+    for part in analyze(sql, "shop").expect(sql) {
+        part.evolve(shapes)?;
+    }
+    Ok(())
+}
+
+fn names(shapes: &Shapes, table: &str) -> Vec<String> {
+    shapes[&t("shop", table)]
+        .columns
+        .iter()
+        .map(|c| c.name.clone())
+        .collect()
+}
+
+#[test]
+fn shapes_follow_create_alter_rename_and_drop() {
+    let mut s = Shapes::new();
+    evolve(
+        &mut s,
+        "CREATE TABLE t (id INT UNSIGNED NOT NULL, name VARCHAR(10) CHARACTER SET latin1, \
+         e ENUM('a','b'), st SET('x','y'), b BLOB, j JSON, g INT AS (id + 1) VIRTUAL, \
+         note TEXT, PRIMARY KEY (id)) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4",
+    )
+    .expect("known");
+    let sh = &s[&t("shop", "t")];
+    assert_eq!(
+        names(&s, "t"),
+        ["id", "name", "e", "st", "b", "j", "g", "note"]
+    );
+    assert_eq!(sh.key, ["id"]);
+    let c = |n: &str| sh.columns[sh.index_of(n).expect(n)].clone();
+    assert!(c("id").unsigned);
+    assert_eq!(c("name").charset.as_deref(), Some("latin1"));
+    assert_eq!(
+        c("note").charset.as_deref(),
+        Some("utf8mb4"),
+        "the table's default"
+    );
+    assert_eq!(c("b").charset.as_deref(), Some("binary"));
+    assert_eq!(c("e").enum_values, Some(vec!["a".into(), "b".into()]));
+    assert_eq!(c("st").set_values, Some(vec!["x".into(), "y".into()]));
+    assert!(c("j").json && c("g").generated && !c("id").generated);
+
+    evolve(
+        &mut s,
+        "ALTER TABLE t ADD COLUMN c TEXT AFTER id, ADD COLUMN f INT FIRST",
+    )
+    .expect("known");
+    assert_eq!(names(&s, "t")[..3], ["f", "id", "c"]);
+    evolve(
+        &mut s,
+        "ALTER TABLE t CHANGE name full_name VARCHAR(20), DROP COLUMN e, MODIFY id BIGINT NOT NULL",
+    )
+    .expect("known");
+    assert_eq!(
+        names(&s, "t"),
+        ["f", "id", "c", "full_name", "st", "b", "j", "g", "note"]
+    );
+    assert!(
+        !s[&t("shop", "t")].columns[1].unsigned,
+        "MODIFY replaces the type"
+    );
+    evolve(
+        &mut s,
+        "ALTER TABLE t DROP PRIMARY KEY, ADD PRIMARY KEY (full_name, id)",
+    )
+    .expect("known");
+    assert_eq!(s[&t("shop", "t")].key, ["full_name", "id"]);
+    evolve(&mut s, "ALTER TABLE t RENAME COLUMN full_name TO fname").expect("known");
+    assert_eq!(
+        s[&t("shop", "t")].key,
+        ["fname", "id"],
+        "key follows renames"
+    );
+    // Indexes change no column.
+    let before = s[&t("shop", "t")].clone();
+    evolve(&mut s, "CREATE INDEX ix ON t (c(10))").expect("known");
+    evolve(&mut s, "ALTER TABLE t ADD INDEX iy (f), DROP INDEX ix").expect("known");
+    assert_eq!(s[&t("shop", "t")], before);
+
+    evolve(&mut s, "RENAME TABLE t TO u").expect("known");
+    assert!(!s.contains_key(&t("shop", "t")));
+    evolve(&mut s, "CREATE TABLE v LIKE u").expect("known");
+    assert_eq!(s[&t("shop", "v")], s[&t("shop", "u")]);
+    evolve(&mut s, "DROP TABLE v").expect("known");
+    assert!(!s.contains_key(&t("shop", "v")));
+}
+
+#[test]
+fn what_a_statement_cannot_tell_is_unknown_not_guessed() {
+    let mut s = Shapes::new();
+    evolve(&mut s, "CREATE TABLE u (id INT PRIMARY KEY, v INT)").expect("known");
+    let e = evolve(&mut s, "CREATE TABLE w SELECT * FROM u").expect_err("from a SELECT");
+    assert_eq!(e.table, t("shop", "w"));
+    assert!(!s.contains_key(&t("shop", "w")));
+    let e = evolve(&mut s, "ALTER TABLE nope ADD COLUMN x INT").expect_err("no shape before");
+    assert!(
+        e.to_string().contains("shop.nope") || e.to_string().contains("nope"),
+        "{e}"
+    );
+    // A column the shape lacks: the shape is dropped, not patched.
+    let e = evolve(&mut s, "ALTER TABLE u DROP COLUMN missing").expect_err("lacks it");
+    assert!(e.why.contains("missing"), "{e}");
+    assert!(!s.contains_key(&t("shop", "u")));
+    assert!(
+        evolve(&mut s, "CREATE TABLE x LIKE u").is_err(),
+        "model unknown now"
+    );
+}
