@@ -380,6 +380,9 @@ fn decoder_options(
         collations: crate::binlog::charset::Collations::from_server(info.collations.clone()),
         filter: Some(Arc::new(move |t: &otter_core::TableId| filter.allows(t))),
         catalog,
+        require_names: true,
+        db_charsets: info.db_charsets.clone(),
+        server_charset: info.server_charset.clone(),
         ..Options::default()
     })
 }
@@ -404,8 +407,34 @@ async fn session(
             .await?
         }
     };
-    let mut store = PositionStore::new(zk, &cfg.pipeline);
+    let mut store = PositionStore::new(zk.clone(), &cfg.pipeline);
+    let history = otter_coord::SchemaStore::new(zk, &cfg.pipeline);
     let start = start_point(cfg, source, &mut store).await?;
+    let catalog = source.catalog(None).await?;
+    let opts = decoder_options(cfg, &info, catalog.clone())?;
+    // The schema history as of the start: stored with the position, or, on a fresh
+    // start, the tables' definitions now (the start is the source's present).
+    let shapes: otter_core::ddl::Shapes = if start.fresh {
+        let filter = TableFilter::new(&cfg.tables)
+            .map_err(|e| crate::config::ConfigError::Invalid(vec![format!("tables: {e}")]))?;
+        let found = source.shapes(&|t| filter.allows(t), &catalog).await?;
+        history.clear().await?;
+        for (t, shape) in &found {
+            history.save(t, 1, shape).await?;
+        }
+        found.into_iter().map(|(t, s)| (t, Arc::new(s))).collect()
+    } else {
+        let versions = start.versions.clone();
+        history
+            .load(|t| versions.get(t).copied().unwrap_or(1))
+            .await?
+            .into_iter()
+            .map(|(t, s)| (t, Arc::new(s)))
+            .collect()
+    };
+    if !info.full_metadata {
+        info!(pipeline = %cfg.pipeline, tables = shapes.len(), "binlog_row_metadata is not FULL: column names and keys come from the schema history");
+    }
     if start.fresh {
         // Store the start at once: a successor (a standby, a restart) must resume
         // here, not at its own `now`, or what was written in between would be lost.
@@ -426,13 +455,11 @@ async fn session(
             })
             .await?;
     }
-    let catalog = source.catalog(None).await?;
-    let mut decoder = Decoder::new(
-        start.pos.file.clone(),
-        decoder_options(cfg, &info, catalog)?,
-    );
+    let shapes = Arc::new(shapes);
+    let mut decoder = Decoder::new(start.pos.file.clone(), opts);
     decoder.set_gtids(start.gtids.clone());
     decoder.set_versions(start.versions.clone());
+    decoder.set_shapes(shapes.clone());
     decoder.expect_checksums(info.crc32);
     let gtid_start = start.by_gtid.then_some(&start.gtids);
     let heartbeat = Duration::from_secs(u64::from(cfg.source.heartbeat_secs.max(1)));
@@ -479,7 +506,14 @@ async fn session(
     ));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut saved: Option<SourcePos> = None;
-    let writer = PositionWriter::start(store, metrics.clone(), pipeline.to_owned());
+    let writer = PositionWriter::start(
+        store,
+        history,
+        &start.versions,
+        &shapes,
+        metrics.clone(),
+        pipeline.to_owned(),
+    );
     let mut counted = Counted::default();
     let result: Result<(), CaptureError> = async {
         loop {
@@ -496,7 +530,20 @@ async fn session(
                 ev = stream.next() => {
                     let ev = ev?;
                     read.bytes += ev.bytes.len() as u64;
-                    decoder.feed(&ev.bytes, ev.offset, &mut items)?;
+                    match decoder.feed(&ev.bytes, ev.offset, &mut items) {
+                        // A table the history has no shape for (first seen, or after a
+                        // DDL that did not tell it): its current definition, checked
+                        // against the table map's column count.
+                        Err(crate::binlog::DecodeError::NoShape { table, at }) if ev.type_code == ty::TABLE_MAP => {
+                            let Some(shape) = source.shape(&table).await? else {
+                                return Err(crate::binlog::DecodeError::NoShape { table, at }.into());
+                            };
+                            tracing::warn!(pipeline, table = %table, position = %at, "schema history: no shape for the table; using its current definition on the source (right unless its columns changed since this point of the binlog)");
+                            decoder.set_shape(table, shape);
+                            decoder.feed(&ev.bytes, ev.offset, &mut items)?;
+                        }
+                        r => r?,
+                    }
                     if ev.type_code == ty::TRANSACTION_PAYLOAD {
                         stream.expect_inner(decoder.take_payload_events());
                     }
@@ -582,23 +629,27 @@ fn save_position(
     if saved.as_ref() == Some(&acked.next) {
         return Ok(());
     }
-    writer.send(CapturePosition {
-        file: acked.next.file.clone(),
-        offset: acked.next.offset,
-        gtids: acked.gtids.to_string(),
-        source_server_id: info.server_id,
-        updated_ms: now_ms(),
-        source_ts: acked.timestamp,
-        schema_versions: acked
-            .versions
-            .iter()
-            .map(|(t, &version)| TableVersion {
-                db: t.db.clone(),
-                table: t.table.clone(),
-                version,
-            })
-            .collect(),
-    });
+    writer.send(
+        acked.shapes.clone(),
+        acked.versions.clone(),
+        CapturePosition {
+            file: acked.next.file.clone(),
+            offset: acked.next.offset,
+            gtids: acked.gtids.to_string(),
+            source_server_id: info.server_id,
+            updated_ms: now_ms(),
+            source_ts: acked.timestamp,
+            schema_versions: acked
+                .versions
+                .iter()
+                .map(|(t, &version)| TableVersion {
+                    db: t.db.clone(),
+                    table: t.table.clone(),
+                    version,
+                })
+                .collect(),
+        },
+    );
     *saved = Some(acked.next.clone());
     Ok(())
 }
@@ -610,14 +661,29 @@ fn save_position(
 /// previous write returned); the first error is kept and ends the session at the next
 /// tick.
 struct PositionWriter {
-    tx: watch::Sender<Option<CapturePosition>>,
+    tx: watch::Sender<Option<Pending>>,
     failed: Arc<std::sync::Mutex<Option<otter_coord::CoordError>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl PositionWriter {
-    fn start(mut store: PositionStore, metrics: Metrics, pipeline: String) -> PositionWriter {
-        let (tx, mut rx) = watch::channel::<Option<CapturePosition>>(None);
+    fn start(
+        mut store: PositionStore,
+        history: otter_coord::SchemaStore,
+        versions: &crate::binlog::SchemaVersions,
+        shapes: &Arc<otter_core::ddl::Shapes>,
+        metrics: Metrics,
+        pipeline: String,
+    ) -> PositionWriter {
+        let (tx, mut rx) = watch::channel::<Option<Pending>>(None);
+        // What the history holds already: (version, shape) per table.
+        let mut written: Written = shapes
+            .iter()
+            .map(|(t, s)| {
+                let v = versions.get(t).copied().unwrap_or(1);
+                (t.clone(), (v, s.clone()))
+            })
+            .collect();
         let failed = Arc::new(std::sync::Mutex::new(None));
         let slot = failed.clone();
         let task = tokio::spawn(async move {
@@ -625,7 +691,7 @@ impl PositionWriter {
             loop {
                 // Ends once the sender is gone and the last position is written.
                 let closed = rx.changed().await.is_err();
-                let Some(pos) = rx.borrow_and_update().clone() else {
+                let Some(pending) = rx.borrow_and_update().clone() else {
                     if closed {
                         return;
                     }
@@ -635,8 +701,8 @@ impl PositionWriter {
                 // node (it must hold what this store wrote or was writing) and retry,
                 // while the loop goes on publishing within its lease. Past 15 s the
                 // error ends the session (a standalone capture has no lease to stop it).
-                let mut pos = pos;
-                let mut result = store.save(&pos).await;
+                let mut pending = pending;
+                let mut result = persist(&mut store, &history, &mut written, &pending).await;
                 let since = std::time::Instant::now();
                 while let Err(e) = &result {
                     if e.class() != otter_core::ErrorClass::Transient
@@ -648,9 +714,9 @@ impl PositionWriter {
                     result = match store.resync().await {
                         Ok(()) => {
                             if let Some(newer) = rx.borrow_and_update().clone() {
-                                pos = newer;
+                                pending = newer;
                             }
-                            store.save(&pos).await
+                            persist(&mut store, &history, &mut written, &pending).await
                         }
                         Err(e) => Err(e),
                     };
@@ -661,6 +727,7 @@ impl PositionWriter {
                     }
                     return;
                 }
+                let pos = &pending.pos;
                 let seq = SourcePos::new(pos.file.clone(), pos.offset).file_seq();
                 metrics
                     .position
@@ -691,8 +758,17 @@ impl PositionWriter {
         }
     }
 
-    fn send(&self, pos: CapturePosition) {
-        self.tx.send_replace(Some(pos));
+    fn send(
+        &self,
+        shapes: Arc<otter_core::ddl::Shapes>,
+        versions: crate::binlog::SchemaVersions,
+        pos: CapturePosition,
+    ) {
+        self.tx.send_replace(Some(Pending {
+            pos,
+            shapes,
+            versions,
+        }));
     }
 
     /// Waits until the last position handed over is written (or failed).
@@ -706,6 +782,38 @@ impl PositionWriter {
             None => Ok(()),
         }
     }
+}
+
+/// A position to store, with the schema history as of it.
+#[derive(Clone)]
+struct Pending {
+    pos: CapturePosition,
+    shapes: Arc<otter_core::ddl::Shapes>,
+    versions: crate::binlog::SchemaVersions,
+}
+
+type Written =
+    std::collections::HashMap<otter_core::TableId, (u32, Arc<otter_core::shape::TableShape>)>;
+
+/// Writes the shapes the history lacks, then the position that refers to them.
+async fn persist(
+    store: &mut PositionStore,
+    history: &otter_coord::SchemaStore,
+    written: &mut Written,
+    p: &Pending,
+) -> Result<(), otter_coord::CoordError> {
+    for (t, shape) in p.shapes.iter() {
+        let v = p.versions.get(t).copied().unwrap_or(1);
+        if written
+            .get(t)
+            .is_some_and(|(wv, ws)| *wv == v && Arc::ptr_eq(ws, shape))
+        {
+            continue;
+        }
+        history.save(t, v, shape).await?;
+        written.insert(t.clone(), (v, shape.clone()));
+    }
+    store.save(&p.pos).await
 }
 
 /// What the session read since the last tick, and the counters it goes to.

@@ -2,9 +2,12 @@
 //! the binlog stream as a replica.
 //!
 //! Requires of the server: `log_bin=ON`, `binlog_format=ROW`, `binlog_row_image=FULL`,
-//! `binlog_row_metadata=FULL`, and a user with REPLICATION SLAVE, REPLICATION CLIENT
-//! (MariaDB: BINLOG MONITOR) and SELECT on `information_schema`. The replica
-//! `server_id` must be unique among the server's replicas.
+//! and a user with REPLICATION SLAVE, REPLICATION CLIENT (MariaDB: BINLOG MONITOR),
+//! SELECT on `information_schema` and on the captured tables (for `SHOW CREATE
+//! TABLE`). The replica `server_id` must be unique among the server's replicas.
+//! `binlog_row_metadata=FULL` is recommended: below it the binlog has no column names
+//! and keys, and capture takes them from its schema history (seeded here, from the
+//! tables' definitions).
 //!
 //! Events are handed on as raw bytes, checksum included: the otter decoder verifies
 //! them. `mysql_async` decompresses MySQL transaction payloads itself and then emits
@@ -25,7 +28,35 @@ use otter_core::{ErrorClass, SourcePos, TableId};
 
 use crate::binlog::event::{self as ev, ty};
 use crate::binlog::rows::TableCatalog;
+use otter_core::shape::TableShape;
 use otter_core::url::redact_url;
+
+/// A table's shape from its `SHOW CREATE TABLE` text, with the MariaDB JSON columns
+/// `catalog` names (their definition says LONGTEXT).
+pub fn shape_from_create(
+    create: &str,
+    table: &TableId,
+    catalog: Option<&TableCatalog>,
+) -> Result<TableShape, String> {
+    let parts = otter_core::ddl::analyze(create, &table.db).map_err(|e| e.to_string())?;
+    let part = parts
+        .into_iter()
+        .find(|p| p.kind == otter_core::ddl::DdlKind::CreateTable)
+        .ok_or("not a CREATE TABLE")?;
+    let mut shapes = otter_core::ddl::Shapes::new();
+    part.evolve(&mut shapes).map_err(|e| e.to_string())?;
+    let shape = shapes
+        .remove(&part.table)
+        .ok_or("the definition gave no shape")?;
+    let mut shape = (*shape).clone();
+    if let Some(c) = catalog {
+        for col in &mut shape.columns {
+            col.json |= c.json.iter().any(|j| j == &col.name);
+            col.generated |= c.generated.iter().any(|g| g == &col.name);
+        }
+    }
+    Ok(shape)
+}
 
 /// MySQL/MariaDB error numbers capture reacts to.
 pub mod errno {
@@ -110,6 +141,11 @@ pub struct ServerInfo {
     pub collations: HashMap<u16, String>,
     /// `binlog_checksum=CRC32`: every streamed event ends with a CRC32.
     pub crc32: bool,
+    /// `binlog_row_metadata=FULL`: table maps name their columns and key.
+    pub full_metadata: bool,
+    /// Default character set per database, and the server's.
+    pub db_charsets: HashMap<String, String>,
+    pub server_charset: Option<String>,
 }
 
 pub struct Source {
@@ -171,7 +207,6 @@ impl Source {
             ("log_bin", "ON"),
             ("binlog_format", "ROW"),
             ("binlog_row_image", "FULL"),
-            ("binlog_row_metadata", "FULL"),
         ];
         for (var, want) in expect {
             let got: Option<Option<String>> = conn
@@ -189,6 +224,28 @@ impl Source {
         if !problems.is_empty() {
             return Err(SourceError::Preconditions(problems));
         }
+        let metadata: Option<Option<String>> = conn
+            .query_first("SELECT CAST(@@global.binlog_row_metadata AS CHAR)")
+            .await
+            .unwrap_or(None);
+        let full_metadata = metadata
+            .flatten()
+            .is_some_and(|m| m.eq_ignore_ascii_case("FULL"));
+        let rows: Vec<(Option<String>, Option<String>)> = conn
+            .query(
+                "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA",
+            )
+            .await
+            .map_err(q("reading database charsets"))?;
+        let db_charsets = rows
+            .into_iter()
+            .filter_map(|(db, cs)| Some((db?, cs?)))
+            .collect();
+        let server_charset: Option<String> = conn
+            .query_first("SELECT CAST(@@character_set_server AS CHAR)")
+            .await
+            .map_err(q("reading character_set_server"))?
+            .flatten();
         // Typed rows must allow NULL everywhere: mysql_async panics on a NULL it cannot
         // convert, and MariaDB lists collations without ids.
         let rows: Vec<(Option<u32>, Option<String>)> = conn
@@ -212,6 +269,9 @@ impl Source {
             server_id,
             collations,
             crc32,
+            full_metadata,
+            db_charsets,
+            server_charset,
         })
     }
 
@@ -284,6 +344,85 @@ impl Source {
     /// What the live catalog says about tables beyond their table maps: generated
     /// columns, and MariaDB JSON columns (LONGTEXT with a `json_valid` check). All
     /// tables, or only `only`.
+    /// The shapes of the base tables `allows` lets through, from their current
+    /// definitions (`SHOW CREATE TABLE`); `json` names MariaDB JSON columns per table
+    /// ([`Source::catalog`]). A definition the SQL parser cannot read leaves its table
+    /// out, with a warning (its table maps must then carry full metadata).
+    pub async fn shapes(
+        &self,
+        allows: &(dyn Fn(&TableId) -> bool + Sync),
+        json: &HashMap<TableId, TableCatalog>,
+    ) -> Result<HashMap<TableId, TableShape>, SourceError> {
+        let mut conn = self.connect().await?;
+        let q = |what| move |source| SourceError::Query { what, source };
+        let tables: Vec<(Option<String>, Option<String>)> = conn
+            .query(
+                "SELECT TABLE_SCHEMA, TABLE_NAME FROM information_schema.TABLES WHERE TABLE_TYPE = 'BASE TABLE' \
+                 AND TABLE_SCHEMA NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')",
+            )
+            .await
+            .map_err(q("listing tables"))?;
+        let mut out = HashMap::new();
+        for (db, t) in tables {
+            let (Some(db), Some(t)) = (db, t) else {
+                continue;
+            };
+            let table = TableId::new(db, t);
+            if !allows(&table) {
+                continue;
+            }
+            if let Some(shape) = Self::shape_on(&mut conn, &table, json.get(&table)).await? {
+                out.insert(table, shape);
+            }
+        }
+        let _ = conn.disconnect().await;
+        Ok(out)
+    }
+
+    /// One table's shape from its current definition; `None` when it does not exist.
+    pub async fn shape(&self, table: &TableId) -> Result<Option<TableShape>, SourceError> {
+        let json = self.catalog(Some(table)).await?;
+        let mut conn = self.connect().await?;
+        let shape = Self::shape_on(&mut conn, table, json.get(table)).await;
+        let _ = conn.disconnect().await;
+        shape
+    }
+
+    async fn shape_on(
+        conn: &mut Conn,
+        table: &TableId,
+        catalog: Option<&TableCatalog>,
+    ) -> Result<Option<TableShape>, SourceError> {
+        let quote = |n: &str| format!("`{}`", n.replace('`', "``"));
+        let sql = format!(
+            "SHOW CREATE TABLE {}.{}",
+            quote(&table.db),
+            quote(&table.table)
+        );
+        let row: Option<mysql_async::Row> = match conn.query_first(sql).await {
+            Ok(r) => r,
+            // Gone since listed.
+            Err(mysql_async::Error::Server(e)) if e.code == 1146 => return Ok(None),
+            Err(source) => {
+                return Err(SourceError::Query {
+                    what: "reading a table definition (SHOW CREATE TABLE)",
+                    source,
+                })
+            }
+        };
+        // A view's row has other columns; its second is no CREATE TABLE either.
+        let Some(create) = row.and_then(|r| r.get_opt::<String, _>(1).and_then(Result::ok)) else {
+            return Ok(None);
+        };
+        match shape_from_create(&create, table, catalog) {
+            Ok(s) => Ok(Some(s)),
+            Err(why) => {
+                tracing::warn!(table = %table, error = %why, "schema history: the table's definition cannot be read; its table maps must carry full row metadata (binlog_row_metadata=FULL)");
+                Ok(None)
+            }
+        }
+    }
+
     pub async fn catalog(
         &self,
         only: Option<&TableId>,
@@ -561,4 +700,49 @@ pub struct Probe {
     pub now: f64,
     /// Binlog retention, seconds; 0 = kept until purged by hand.
     pub expire_seconds: u64,
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    /// `SHOW CREATE TABLE` as MariaDB 10.11 prints it.
+    const CREATE: &str = "CREATE TABLE `t` (
+  `id` int(10) unsigned NOT NULL AUTO_INCREMENT,
+  `name` varchar(10) CHARACTER SET latin1 COLLATE latin1_swedish_ci DEFAULT NULL,
+  `e` enum('a','b') DEFAULT 'a',
+  `st` set('x','y') DEFAULT NULL,
+  `b` blob DEFAULT NULL,
+  `j` longtext CHARACTER SET utf8mb4 COLLATE utf8mb4_bin DEFAULT NULL CHECK (json_valid(`j`)),
+  `g` int(11) GENERATED ALWAYS AS (`id` + 1) VIRTUAL,
+  `d` decimal(10,2) unsigned DEFAULT NULL,
+  `ts` timestamp(3) NULL DEFAULT NULL,
+  `note` text DEFAULT NULL COMMENT 'x',
+  PRIMARY KEY (`id`),
+  KEY `ix` (`name`)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci";
+
+    #[test]
+    fn a_mariadb_definition_gives_the_shape_decoding_needs() {
+        let t = TableId::new("shx", "t");
+        let catalog = TableCatalog {
+            generated: vec!["g".into()],
+            json: vec!["j".into()],
+        };
+        let s = shape_from_create(CREATE, &t, Some(&catalog)).expect("reads");
+        let names: Vec<&str> = s.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["id", "name", "e", "st", "b", "j", "g", "d", "ts", "note"]
+        );
+        assert_eq!(s.key, ["id"]);
+        let c = |n: &str| s.columns[s.index_of(n).expect(n)].clone();
+        assert!(c("id").unsigned && c("d").unsigned && !c("g").unsigned);
+        assert_eq!(c("name").charset.as_deref(), Some("latin1"));
+        assert_eq!(c("note").charset.as_deref(), Some("utf8mb4"));
+        assert_eq!(c("b").charset.as_deref(), Some("binary"));
+        assert!(c("j").json && c("g").generated);
+        assert_eq!(c("e").enum_values, Some(vec!["a".into(), "b".into()]));
+        assert!(shape_from_create("CREATE VIEW v AS SELECT 1", &t, None).is_err());
+    }
 }

@@ -11,11 +11,13 @@ pub mod control;
 pub mod election;
 pub mod error;
 pub mod position;
+pub mod schema;
 pub mod topology;
 pub mod zk;
 
 pub use error::CoordError;
 pub use position::{CapturePosition, PositionStore, TableVersion};
+pub use schema::SchemaStore;
 pub use zk::{Zk, ZkSettings};
 
 use std::time::Duration;

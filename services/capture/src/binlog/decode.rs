@@ -26,7 +26,8 @@ use super::ddl::{classify, Statement};
 use super::event::{self as ev, ty, Format, FrameError};
 use super::rows::{self, Assumptions, PlanError, RowsError, RowsKind, TableDef};
 use super::tablemap::{self, TableMapError};
-use otter_core::ddl::{self, DdlKind};
+use otter_core::ddl::{self, DdlKind, Shapes};
+use otter_core::shape::TableShape;
 
 /// Why decoding stopped. Every variant carries the position of the event at fault.
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +89,14 @@ pub enum DecodeError {
     },
     #[error("statement-based DML at {at} cannot be replicated row by row (set binlog_format=ROW): {sql}")]
     StatementDml { at: SourcePos, sql: String },
+    #[error("table map of {table} at {at} has no column names (binlog_row_metadata is not FULL) and the schema history has no shape for the table")]
+    NoShape { table: TableId, at: SourcePos },
+    #[error("table map of {table} at {at} has no column names (binlog_row_metadata is not FULL) and does not fit the schema history's shape: {why}")]
+    Shape {
+        table: TableId,
+        at: SourcePos,
+        why: String,
+    },
 }
 
 impl DecodeError {
@@ -105,6 +114,8 @@ impl DecodeError {
             | DecodeError::Compressed { at, .. }
             | DecodeError::Incident { at, .. }
             | DecodeError::StatementDml { at, .. }
+            | DecodeError::NoShape { at, .. }
+            | DecodeError::Shape { at, .. }
             | DecodeError::Io { at, .. } => at,
         }
     }
@@ -113,9 +124,10 @@ impl DecodeError {
     /// A table-specific decoding problem parks only that table.
     pub fn class(&self) -> ErrorClass {
         match self {
-            DecodeError::Plan { table, .. } | DecodeError::Rows { table, .. } => {
-                ErrorClass::Table(table.clone())
-            }
+            DecodeError::Plan { table, .. }
+            | DecodeError::Rows { table, .. }
+            | DecodeError::NoShape { table, .. }
+            | DecodeError::Shape { table, .. } => ErrorClass::Table(table.clone()),
             _ => ErrorClass::Permanent,
         }
     }
@@ -138,6 +150,8 @@ impl DecodeError {
             DecodeError::Compressed { .. } => "compressed",
             DecodeError::Incident { .. } => "incident",
             DecodeError::StatementDml { .. } => "statement_dml",
+            DecodeError::NoShape { .. } => "no_shape",
+            DecodeError::Shape { .. } => "shape",
             DecodeError::Io { .. } => "io",
         }
     }
@@ -165,6 +179,8 @@ pub struct Checkpoint {
     /// Executed GTID set including the transaction.
     pub gtids: GtidSet,
     pub versions: SchemaVersions,
+    /// Table shapes as of this point (the schema history's entries for it).
+    pub shapes: Arc<Shapes>,
     /// When the source committed the transaction (its clock, seconds since the epoch).
     pub timestamp: u32,
 }
@@ -213,6 +229,14 @@ pub struct Options {
     pub filter: Option<TableFilter>,
     /// Per table, what the source catalog says beyond the table maps.
     pub catalog: HashMap<TableId, rows::TableCatalog>,
+    /// A table map without column names is an error ([`DecodeError::NoShape`]) unless
+    /// the schema history has the table's shape; otherwise the columns are named `@1`,
+    /// `@2`, ... (offline decoding of recorded binlogs).
+    pub require_names: bool,
+    /// Default character set per database (and the server's, for databases created
+    /// later), for text columns whose shape names none.
+    pub db_charsets: HashMap<String, String>,
+    pub server_charset: Option<String>,
 }
 
 pub struct Decoder {
@@ -229,6 +253,9 @@ pub struct Decoder {
     /// stream that re-emits them to recognise and drop.
     payload_events: std::collections::VecDeque<Vec<u8>>,
     versions: SchemaVersions,
+    /// The schema history at the current point: evolved by each DDL, copied on write,
+    /// carried by each checkpoint.
+    shapes: Arc<Shapes>,
     txn: Option<Txn>,
     gtids: GtidSet,
     /// Header timestamp of the event being handled (source clock, seconds).
@@ -247,6 +274,7 @@ impl Decoder {
             payload_rows: None,
             payload_events: Default::default(),
             versions: SchemaVersions::default(),
+            shapes: Arc::default(),
             event_ts: 0,
             txn: None,
             gtids: GtidSet::Empty,
@@ -379,7 +407,45 @@ impl Decoder {
                 self.filtered_ids.remove(&map.table_id);
                 let version = self.versions.get(&table).copied().unwrap_or(1);
                 let empty = rows::TableCatalog::default();
-                let catalog = self.opts.catalog.get(&table).unwrap_or(&empty);
+                let mut catalog = self.opts.catalog.get(&table).unwrap_or(&empty);
+                let mut map = map;
+                let from_shape;
+                if map.columns.iter().any(|c| c.name.is_none()) {
+                    match self.shapes.get(&table) {
+                        Some(shape) => {
+                            let cs = self
+                                .opts
+                                .db_charsets
+                                .get(&table.db)
+                                .or(self.opts.server_charset.as_ref());
+                            let mut filled = map.clone();
+                            match rows::fill_from_shape(&mut filled, shape, cs.map(String::as_str))
+                            {
+                                Ok(c) => {
+                                    map = filled;
+                                    from_shape = c;
+                                    catalog = &from_shape;
+                                }
+                                Err(why) if self.opts.require_names => {
+                                    return Err(DecodeError::Shape {
+                                        table,
+                                        at: at.clone(),
+                                        why,
+                                    })
+                                }
+                                // Offline: the binlog as it is, columns numbered.
+                                Err(_) => {}
+                            }
+                        }
+                        None if self.opts.require_names => {
+                            return Err(DecodeError::NoShape {
+                                table,
+                                at: at.clone(),
+                            })
+                        }
+                        None => {}
+                    }
+                }
                 let def = TableDef::plan(
                     &map,
                     &self.opts.collations,
@@ -560,7 +626,9 @@ impl Decoder {
                 // rename's new name or a LIKE's model, too, so the change sits between
                 // the same rows on its stream); where it cannot read the statement, the
                 // tokenizer's tables get the text as it is.
-                let parts: Vec<(TableId, DdlKind)> = match ddl::analyze(&sql, &q.db) {
+                let analyzed = ddl::analyze(&sql, &q.db);
+                self.evolve(analyzed.as_ref().ok(), &found, &q.db, &at);
+                let parts: Vec<(TableId, DdlKind)> = match analyzed {
                     Ok(v) => ddl::tables(&v)
                         .into_iter()
                         .map(|t| {
@@ -641,6 +709,37 @@ impl Decoder {
             }
         }
         Ok(())
+    }
+
+    /// Moves the schema history past a DDL statement: each part evolves the shapes; a
+    /// table whose new shape the statement does not tell (or every table of a statement
+    /// the parser cannot read) loses its shape until the source's catalog gives it.
+    fn evolve(
+        &mut self,
+        parts: Option<&Vec<ddl::TableDdl>>,
+        found: &[super::ddl::NamedTable],
+        db: &str,
+        at: &SourcePos,
+    ) {
+        let shapes = Arc::make_mut(&mut self.shapes);
+        match parts {
+            Some(parts) => {
+                for p in parts {
+                    if let Err(e) = p.evolve(shapes) {
+                        tracing::debug!(position = %at, error = %e, "schema history: shape unknown until read from the source");
+                    }
+                }
+            }
+            None => {
+                for t in found {
+                    let db = t.db.clone().unwrap_or_else(|| db.to_owned());
+                    shapes.remove(&TableId::new(db, t.table.clone()));
+                }
+            }
+        }
+        if let Some(f) = &self.opts.filter {
+            shapes.retain(|t, _| f(t));
+        }
     }
 
     fn on_statement_dml(&mut self, at: SourcePos, what: &str) -> Result<(), DecodeError> {
@@ -820,8 +919,19 @@ impl Decoder {
             next: SourcePos::new(self.file.clone(), end),
             gtids: self.gtids.clone(),
             versions: self.versions.clone(),
+            shapes: self.shapes.clone(),
             timestamp: self.event_ts,
         }));
+    }
+
+    /// Restores the schema history of a checkpoint (on resume).
+    pub fn set_shapes(&mut self, shapes: Arc<Shapes>) {
+        self.shapes = shapes;
+    }
+
+    /// Sets one table's shape (read from the source when the history lacked it).
+    pub fn set_shape(&mut self, table: TableId, shape: TableShape) {
+        Arc::make_mut(&mut self.shapes).insert(table, Arc::new(shape));
     }
 
     /// Restores the schema versions of a checkpoint (on resume).

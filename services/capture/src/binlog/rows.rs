@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use otter_core::event::{Column, TableId, TableSchema};
+use otter_core::shape::TableShape;
 use otter_core::value::{ColumnKind, Value};
 
 use super::charset::{Collations, TextCodec};
@@ -35,6 +36,71 @@ pub struct TableCatalog {
     pub generated: Vec<String>,
     /// MariaDB JSON columns: LONGTEXT with a `json_valid()` check in the catalog.
     pub json: Vec<String>,
+}
+
+/// Completes a table map written without full row metadata (no column names, maybe
+/// no signedness, charsets, ENUM/SET members or key) from the schema history's shape of
+/// the table, and says which columns are generated or MariaDB JSON. What the map says
+/// wins; `Err` when the shape cannot be the one the row was written with.
+///
+/// `default_charset` is the database's, for text columns the shape does not give one
+/// (created without naming one, in a table without a default).
+pub fn fill_from_shape(
+    map: &mut TableMap,
+    shape: &TableShape,
+    default_charset: Option<&str>,
+) -> Result<TableCatalog, String> {
+    if map.columns.len() != shape.columns.len() {
+        let names: Vec<&str> = shape.columns.iter().map(|c| c.name.as_str()).collect();
+        return Err(format!(
+            "the binlog's rows have {} columns, the schema history's shape of the table has {} ({})",
+            map.columns.len(),
+            shape.columns.len(),
+            names.join(", ")
+        ));
+    }
+    let bytes = |v: &Option<Vec<String>>| {
+        v.as_ref()
+            .map(|v| v.iter().map(|m| m.as_bytes().to_vec()).collect())
+    };
+    for (c, s) in map.columns.iter_mut().zip(&shape.columns) {
+        c.name.get_or_insert_with(|| s.name.clone());
+        if c.is_numeric() && c.unsigned.is_none() {
+            c.unsigned = Some(s.unsigned);
+        }
+        if c.collation.is_none() {
+            c.charset = s
+                .charset
+                .clone()
+                .or_else(|| default_charset.map(str::to_owned));
+        }
+        if c.real_type == ct::ENUM && c.enum_values.is_none() {
+            c.enum_values = bytes(&s.enum_values);
+        }
+        if c.real_type == ct::SET && c.set_values.is_none() {
+            c.set_values = bytes(&s.set_values);
+        }
+    }
+    if map.primary_key.is_none() {
+        map.primary_key = Some(shape.key_positions().ok_or_else(|| {
+            format!(
+                "the shape's key ({}) names a column it lacks",
+                shape.key.join(", ")
+            )
+        })?);
+    }
+    let names = |f: fn(&otter_core::shape::ColumnShape) -> bool| {
+        shape
+            .columns
+            .iter()
+            .filter(|c| f(c))
+            .map(|c| c.name.clone())
+            .collect()
+    };
+    Ok(TableCatalog {
+        generated: names(|c| c.generated),
+        json: names(|c| c.json),
+    })
 }
 
 /// A table map turned into a decoding plan and the schema its events carry.
@@ -116,7 +182,7 @@ impl TableDef {
                             problem: e.to_string(),
                         })?)
                     }
-                    None => match &assume.charset {
+                    None => match col.charset.as_ref().or(assume.charset.as_ref()) {
                         Some(cs) => {
                             Some(TextCodec::for_charset(cs).map_err(|e| PlanError::Column {
                                 column: name.clone(),

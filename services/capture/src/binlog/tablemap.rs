@@ -64,6 +64,8 @@ pub struct MapColumn {
     pub unsigned: Option<bool>,
     /// Collation id for character, ENUM and SET columns, when the table map has it.
     pub collation: Option<u16>,
+    /// Character set from capture's schema history, for a map without collations.
+    pub charset: Option<String>,
     pub enum_values: Option<Vec<Vec<u8>>>,
     pub set_values: Option<Vec<Vec<u8>>>,
     pub visible: bool,
@@ -231,6 +233,7 @@ pub fn parse_table_map(
             name: None,
             unsigned: None,
             collation: None,
+            charset: None,
             enum_values: None,
             set_values: None,
             visible: true,
