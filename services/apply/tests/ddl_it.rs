@@ -250,3 +250,43 @@ async fn a_refused_ddl_stops_only_its_table_until_ddl_skip_passes_it() {
     let _apply = p.apply_logging_to("apply2.log");
     p.wait_table_in_sync("bad").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_database_takes_its_tables_on_the_target_too() {
+    let p = Pipeline::new("dropdb", "").await;
+    let db = &p.db;
+    both(&[
+        &format!("CREATE DATABASE {db}"),
+        &format!("CREATE TABLE {db}.a (id INT PRIMARY KEY, v INT)"),
+        &format!("CREATE TABLE {db}.b (id INT PRIMARY KEY)"),
+    ])
+    .await;
+    let src = kit::source_url();
+    let _capture = p.capture();
+    let _apply = p.apply();
+    exec(
+        &src,
+        &[
+            &format!("INSERT INTO {db}.a VALUES (1, 1), (2, 2)"),
+            &format!("INSERT INTO {db}.b VALUES (1)"),
+            &format!("CREATE TABLE {db}.c (id INT PRIMARY KEY)"),
+            &format!("INSERT INTO {db}.c VALUES (7)"),
+            // The binlog says only this: the tables it takes are known to capture's
+            // schema history (a and b from the start, c from its CREATE).
+            &format!("DROP DATABASE {db}"),
+            &format!("CREATE DATABASE {db}"),
+            &format!("CREATE TABLE {db}.a (id INT PRIMARY KEY, w VARCHAR(5))"),
+            &format!("INSERT INTO {db}.a VALUES (3, 'new')"),
+        ],
+    )
+    .await;
+    p.wait_in_sync(Duration::from_secs(90)).await;
+    // Without the drops the target would keep b, c and the old a (with its rows).
+    wait_same_schema(&p).await;
+    let log = p.log("apply.log");
+    assert!(
+        error_lines(&log).is_empty(),
+        "unexpected errors:\n{}",
+        error_lines(&log).join("\n")
+    );
+}

@@ -115,6 +115,36 @@ impl Names for SameNames {
     }
 }
 
+/// The database a `DROP DATABASE`/`DROP SCHEMA` statement drops, if it is one. The
+/// statement names no table: the caller knows which tables it takes with it (capture's
+/// schema history) and gives each a [`TableDdl::dropped_with_database`].
+pub fn dropped_database(sql: &str) -> Option<String> {
+    let stmts = Parser::parse_sql(&MySqlDialect {}, sql).ok()?;
+    match stmts.as_slice() {
+        [Statement::Drop {
+            object_type: ObjectType::Schema | ObjectType::Database,
+            names,
+            ..
+        }] => names.first().and_then(|n| match n.0.last() {
+            Some(ObjectNamePart::Identifier(i)) => Some(i.value.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+impl TableDdl {
+    /// `table`'s part of a `DROP DATABASE`: the table is dropped.
+    pub fn dropped_with_database(table: &TableId) -> Result<TableDdl, DdlParseError> {
+        Ok(TableDdl {
+            table: table.clone(),
+            kind: DdlKind::DropTable,
+            additive: false,
+            stmt: reparse(&format!("DROP TABLE IF EXISTS {}", object_name(table)))?,
+        })
+    }
+}
+
 /// Splits `sql` (run with default database `default_db`) into what it does to each
 /// table; empty for statements that change no table.
 pub fn analyze(sql: &str, default_db: &str) -> Result<Vec<TableDdl>, DdlParseError> {

@@ -30,7 +30,7 @@
 use std::time::Duration;
 
 use otter_core::codec::Record;
-use otter_core::ddl::{analyze, render_all, DdlKind, Names as _};
+use otter_core::ddl::{analyze, dropped_database, render_all, DdlKind, Names as _, TableDdl};
 use otter_core::SchemaChange;
 use tracing::{info, warn};
 
@@ -315,6 +315,15 @@ fn decide(sc: &SchemaChange, mapping: &Mapping, tuning: &ApplyTuning) -> Result<
         None
     } else {
         analyze(&sc.ddl, &sc.default_db).ok().map(|parts| {
+            // DROP DATABASE names no table: capture listed those it takes along.
+            let parts = if parts.is_empty() && dropped_database(&sc.ddl).is_some() {
+                tables
+                    .iter()
+                    .filter_map(|t| TableDdl::dropped_with_database(t).ok())
+                    .collect()
+            } else {
+                parts
+            };
             parts
                 .into_iter()
                 .filter(|p| tables.contains(&p.table) && !mapping.skips(&p.table))

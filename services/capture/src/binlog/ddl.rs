@@ -226,6 +226,10 @@ pub fn classify(sql: &str) -> Statement {
         if p.kw("TEMPORARY") {
             return Statement::Other;
         }
+        // Names no table: the decoder's schema history knows which it takes along.
+        if p.kw("DATABASE") || p.kw("SCHEMA") {
+            return Statement::Ddl(Vec::new());
+        }
         if p.kw("TABLE") || p.kw("TABLES") {
             p.kws(&["IF", "EXISTS"]);
             let v = p.table_list();
@@ -347,6 +351,11 @@ mod tests {
             Statement::Other
         );
         assert_eq!(classify("CREATE DATABASE d"), Statement::Other);
+        assert_eq!(classify("DROP DATABASE d"), Statement::Ddl(Vec::new()));
+        assert_eq!(
+            classify("drop schema if exists d"),
+            Statement::Ddl(Vec::new())
+        );
         assert_eq!(classify("GRANT ALL ON *.* TO x"), Statement::Other);
         assert_eq!(classify(""), Statement::Other);
     }

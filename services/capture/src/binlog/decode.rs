@@ -626,7 +626,22 @@ impl Decoder {
                 // rename's new name or a LIKE's model, too, so the change sits between
                 // the same rows on its stream); where it cannot read the statement, the
                 // tokenizer's tables get the text as it is.
-                let analyzed = ddl::analyze(&sql, &q.db);
+                let mut analyzed = ddl::analyze(&sql, &q.db);
+                // DROP DATABASE drops every table of it the history knows.
+                if let (Ok(v), Some(d)) = (&mut analyzed, ddl::dropped_database(&sql)) {
+                    let mut known: Vec<&TableId> = self
+                        .shapes
+                        .keys()
+                        .chain(self.versions.keys())
+                        .filter(|t| t.db == d)
+                        .collect();
+                    known.sort();
+                    known.dedup();
+                    *v = known
+                        .into_iter()
+                        .filter_map(|t| ddl::TableDdl::dropped_with_database(t).ok())
+                        .collect();
+                }
                 self.evolve(analyzed.as_ref().ok(), &found, &q.db, &at);
                 let parts: Vec<(TableId, DdlKind)> = match analyzed {
                     Ok(v) => ddl::tables(&v)

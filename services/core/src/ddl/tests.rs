@@ -397,3 +397,27 @@ fn what_a_statement_cannot_tell_is_unknown_not_guessed() {
         "model unknown now"
     );
 }
+
+#[test]
+fn drop_database_is_recognised_and_drops_each_table_it_takes() {
+    assert_eq!(
+        dropped_database("DROP DATABASE shop").as_deref(),
+        Some("shop")
+    );
+    assert_eq!(
+        dropped_database("DROP SCHEMA IF EXISTS `we.ird`").as_deref(),
+        Some("we.ird")
+    );
+    assert_eq!(dropped_database("DROP TABLE shop.t"), None);
+    assert_eq!(dropped_database("CREATE DATABASE shop"), None);
+    let d = TableDdl::dropped_with_database(&t("shop", "t")).expect("renders");
+    assert_eq!(d.kind, DdlKind::DropTable);
+    assert_eq!(
+        d.render(&Mapped).as_deref(),
+        Some("DROP TABLE IF EXISTS `shop_copy`.`t_t`")
+    );
+    let mut s = Shapes::new();
+    evolve(&mut s, "CREATE TABLE t (id INT)").expect("known");
+    d.evolve(&mut s).expect("known");
+    assert!(s.is_empty());
+}
