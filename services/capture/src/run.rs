@@ -418,6 +418,7 @@ async fn session(
         let filter = TableFilter::new(&cfg.tables)
             .map_err(|e| crate::config::ConfigError::Invalid(vec![format!("tables: {e}")]))?;
         let found = source.shapes(&|t| filter.allows(t), &catalog).await?;
+        authority.check(|| start.pos.to_string())?;
         history.clear().await?;
         for (t, shape) in &found {
             history.save(t, 1, shape).await?;

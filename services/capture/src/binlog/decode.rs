@@ -6,7 +6,13 @@
 //!   [`Item::Commit`] carrying the position just past that commit. Restarting from
 //!   that position neither skips nor repeats a transaction.
 //! - Row events are decoded against the table map that precedes them, i.e. the
-//!   table's shape at that point of the binlog.
+//!   table's shape at that point of the binlog. Where the map lacks column names
+//!   (`binlog_row_metadata` below FULL) the schema history completes it: the shapes
+//!   as of this point, evolved by every DDL decoded, and carried by each
+//!   [`Checkpoint`], so resuming there decodes with the same shapes. A map that does
+//!   not fit its shape is an error, never a relabelling.
+//! - [`DecodeError::NoShape`] from a table map leaves the decoder as it was: the
+//!   caller may supply the shape ([`Decoder::set_shape`]) and feed the event again.
 //! - Nothing is skipped silently: events that carry no row data are counted in
 //!   [`Counters`]; an event that cannot be decoded is a [`DecodeError`] naming the
 //!   binlog position (and the table, when known), after which the decoder must not be
