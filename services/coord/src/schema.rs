@@ -27,6 +27,12 @@ struct Name {
     table: String,
 }
 
+/// The error of a ZooKeeper call on `path`.
+fn zk(path: &str) -> impl FnOnce(zookeeper_client::Error) -> CoordError {
+    let path = path.to_owned();
+    move |source| CoordError::Zk { path, source }
+}
+
 pub struct SchemaStore {
     zk: Zk,
     root: String,
@@ -58,10 +64,6 @@ impl SchemaStore {
         shape: &TableShape,
     ) -> Result<(), CoordError> {
         let node = self.node(table);
-        let zk = |path: &str| {
-            let path = path.to_owned();
-            move |source| CoordError::Zk { path, source }
-        };
         let bad = |path: &str| {
             let path = path.to_owned();
             move |source| CoordError::BadData {
@@ -114,10 +116,6 @@ impl SchemaStore {
 
     /// Removes every stored shape (a fresh start: version numbers begin again).
     pub async fn clear(&self) -> Result<(), CoordError> {
-        let zk = |path: &str| {
-            let path = path.to_owned();
-            move |source| CoordError::Zk { path, source }
-        };
         let tables = match self.zk.client.list_children(&self.root).await {
             Ok(c) => c,
             Err(zookeeper_client::Error::NoNode) => return Ok(()),
@@ -151,10 +149,6 @@ impl SchemaStore {
         &self,
         version_of: impl Fn(&TableId) -> u32,
     ) -> Result<HashMap<TableId, TableShape>, CoordError> {
-        let zk = |path: &str| {
-            let path = path.to_owned();
-            move |source| CoordError::Zk { path, source }
-        };
         let children = match self.zk.client.list_children(&self.root).await {
             Ok(c) => c,
             Err(zookeeper_client::Error::NoNode) => return Ok(HashMap::new()),
