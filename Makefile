@@ -10,7 +10,7 @@ IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
 IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it,otter-ctl/it
 TEST_THREADS ?= 2
 
-.PHONY: help up down status demo test test-unit fmt lint bench bench-apply
+.PHONY: help up down status demo test test-unit fmt lint bench bench-capture bench-apply
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -43,7 +43,17 @@ lint: ## rustfmt check and clippy with warnings as errors
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --features $(IT_FEATURES) -- -D warnings
 
-bench: ## capture throughput benchmark (see loadtest/README.md)
+# make bench SCENARIO=bulk|single|oltp|wide|hot|many-tables|all|none SCALE=1
+#            STEADY_RATES=1000,5000,10000 (empty: none) STEADY_SECS=60 PROFILE=1
+SCENARIO ?= oltp
+SCALE ?= 1
+STEADY_RATES ?= 1000,5000,10000
+STEADY_SECS ?= 60
+bench: ## otter vs MariaDB's native replica: catch-up, steady-state lag, CPU and RSS (see loadtest/README.md)
+	loadtest/bench.sh --scenario "$(SCENARIO)" --scale "$(SCALE)" --steady-rates "$(STEADY_RATES)" \
+	  --steady-secs "$(STEADY_SECS)" $(if $(PROFILE),--profile)
+
+bench-capture: ## capture throughput alone on a recorded 1M-change binlog
 	loadtest/capture-bench.sh
 
 bench-apply: ## apply throughput and end-to-end catch-up benchmark (see loadtest/README.md)

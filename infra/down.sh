@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Stops what infra/up.sh started. Safe to run twice. Data is kept; `infra/down.sh
 # --wipe` also removes $OTTER_VAR.
-#   infra/down.sh [--wipe] [source|target|zookeeper|broker]...   (default: all)
+#   infra/down.sh [--wipe] [source|target|zookeeper|broker|replica|bench-broker]...   (default: all)
 # (tests restart single parts with `infra/down.sh target && infra/up.sh target`)
 source "$(dirname "$0")/lib.sh"
 
@@ -24,17 +24,19 @@ parts=()
 for a in "$@"; do
   case "$a" in
     --wipe) wipe=true ;;
-    source|target|zookeeper|broker) parts+=("$a") ;;
-    *) log "unknown argument $a (--wipe source|target|zookeeper|broker)"; exit 2 ;;
+    source|target|zookeeper|broker|replica|bench-broker) parts+=("$a") ;;
+    *) log "unknown argument $a (--wipe source|target|zookeeper|broker|replica|bench-broker)"; exit 2 ;;
   esac
 done
-[ ${#parts[@]} -eq 0 ] && parts=(broker zookeeper target source)
+[ ${#parts[@]} -eq 0 ] && parts=(bench-broker broker zookeeper replica target source)
 for p in "${parts[@]}"; do
   case "$p" in
     broker) stop "Tansu" "$OTTER_VAR/run/tansu.pid" ;;
     zookeeper) stop "ZooKeeper" "$OTTER_VAR/run/zookeeper.pid" ;;
     target) stop "MariaDB target" "$OTTER_VAR/run/target.pid" ;;
     source) stop "MariaDB source" "$OTTER_VAR/run/source.pid" ;;
+    replica) stop "MariaDB replica" "$OTTER_VAR/run/replica.pid" ;;
+    bench-broker) stop "Tansu (memory)" "$OTTER_VAR/run/tansu-bench.pid" ;;
   esac
 done
 if $wipe; then

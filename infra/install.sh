@@ -5,6 +5,7 @@
 #   infra/install.sh            packages + broker
 #   infra/install.sh packages   Debian packages only
 #   infra/install.sh broker     Tansu only (cold build: ~12 min on 2 cores)
+#   infra/install.sh bench      what loadtest/ needs (sysbench, pymysql, matplotlib, perf)
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(mariadb-server mariadb-client zookeeper cmake libcurl4-openssl-dev
@@ -57,10 +58,18 @@ install_broker() {
   rm -rf "$root.partial"
 }
 
+# What loadtest/ needs besides the stack: sysbench for the workloads, pymysql and
+# matplotlib for the driver and its chart, perf for the profiles.
+install_bench() {
+  PACKAGES=(sysbench python3-pymysql python3-matplotlib linux-perf time bc)
+  install_packages
+}
+
 case "${1:-all}" in
   packages) install_packages ;;
   broker) install_packages; install_broker ;;
   python) install_python_client; install_kcat_lib ;;
+  bench) install_bench ;;
   all) install_packages; install_python_client; install_kcat_lib; install_broker ;;
-  *) log "usage: $0 [all|packages|broker|python]"; exit 2 ;;
+  *) log "usage: $0 [all|packages|broker|python|bench]"; exit 2 ;;
 esac

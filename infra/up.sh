@@ -4,6 +4,9 @@
 #   MariaDB target  :3308
 #   ZooKeeper       :2181
 #   Tansu (Kafka)   :9092  (sqlite engine: durable across restarts)
+# and, only when named (loadtest/ uses it):
+#   MariaDB replica :3309  (a native replica of the source for the benchmark
+#                           baseline; replicates only the `bench` database)
 # Safe to run twice: running parts are left alone. Data lives under $OTTER_VAR.
 #   infra/up.sh [source|target|zookeeper|broker]...   (default: all)
 source "$(dirname "$0")/lib.sh"
@@ -104,9 +107,12 @@ for p in "${parts[@]}"; do
     source) start_mariadb source "$SOURCE_PORT" 1 --log-bin=mariadb-bin --binlog-format=ROW \
       --binlog-row-image=FULL --binlog-row-metadata=FULL --gtid-domain-id=0 ;;
     target) start_mariadb target "$TARGET_PORT" 2 ;;
+    # Same settings as the target; serial SQL thread (slave_parallel_threads=0).
+    replica) start_mariadb replica "$REPLICA_PORT" 3 --skip-slave-start \
+      --replicate-wild-do-table=bench.% --relay-log=relay-bin ;;
     zookeeper) start_zookeeper ;;
     broker) start_broker ;;
-    *) log "unknown part $p (source|target|zookeeper|broker)"; exit 2 ;;
+    *) log "unknown part $p (source|target|zookeeper|broker|replica)"; exit 2 ;;
   esac
 done
 "$REPO_ROOT/infra/status.sh"
