@@ -267,8 +267,14 @@ def apply(run, out, metrics="127.0.0.1:0"):
 
 
 def applied(run):
-    rows = query(TARGET, "SELECT COALESCE(SUM(next_offset), 0) FROM otter.apply_position WHERE pipeline = %s",
-                 (run,))
+    """Records apply has committed; 0 until apply has created its state tables."""
+    try:
+        rows = query(TARGET, "SELECT COALESCE(SUM(next_offset), 0) FROM otter.apply_position "
+                     "WHERE pipeline = %s", (run,))
+    except pymysql.err.ProgrammingError as e:
+        if e.args[0] in (1049, 1146):  # unknown database / table: apply not started yet
+            return 0
+        raise
     return int(rows[0][0])
 
 

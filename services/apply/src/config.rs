@@ -86,8 +86,16 @@ pub struct KafkaConfig {
     #[serde(default = "default_rebalance_timeout_ms")]
     pub rebalance_timeout_ms: u32,
     /// How often the topic list is refreshed to find new table topics, milliseconds.
+    /// Also bounds how long a fresh member waits for topics the broker listed late:
+    /// with Tansu the first metadata answer can hold only some of the table topics.
     #[serde(default = "default_metadata_refresh_ms")]
     pub metadata_refresh_ms: u32,
+    /// Longest time the broker may hold a fetch waiting for new records, milliseconds
+    /// (`fetch.wait.max.ms`). Tansu 0.6 answers a waiting fetch only when this runs
+    /// out, not when records arrive, so it is a floor under replication lag; the cost
+    /// of a small value is one idle fetch per broker every interval.
+    #[serde(default = "default_fetch_wait_ms")]
+    pub fetch_wait_ms: u32,
 }
 
 /// What happens to a change the target refuses for good (constraint violation, missing
@@ -188,7 +196,10 @@ fn default_rebalance_timeout_ms() -> u32 {
     20_000
 }
 fn default_metadata_refresh_ms() -> u32 {
-    5_000
+    1_000
+}
+fn default_fetch_wait_ms() -> u32 {
+    20
 }
 fn default_max_batch_records() -> usize {
     5_000

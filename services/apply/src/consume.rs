@@ -419,6 +419,7 @@ pub fn consumer(
             "topic.metadata.refresh.interval.ms",
             cfg.kafka.metadata_refresh_ms.to_string(),
         )
+        .set("fetch.wait.max.ms", cfg.kafka.fetch_wait_ms.to_string())
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("statistics.interval.ms", "1000")
         .set("fetch.max.bytes", "52428800")
@@ -447,7 +448,9 @@ pub fn consume(
     info!(pattern, "subscribed");
     let mut last_error_log = Instant::now() - Duration::from_secs(60);
     let mut backlog = Backlog::default();
+    let mut discovery = Discovery::new();
     while !*shutdown.borrow() {
+        discovery.probe(&consumer);
         // Serves rebalances and errors; records go to the partition queues.
         match consumer.poll(Duration::from_millis(100)) {
             None => {}
@@ -489,6 +492,51 @@ pub fn consume(
     m.backlog.with_label_values(&p).set(0);
     m.stalled.with_label_values(&p).set(0.0);
     Ok(())
+}
+
+/// Finds new table topics quickly while the pipeline is settling. librdkafka matches a
+/// pattern subscription against each full metadata refresh, which it makes every
+/// `kafka.metadata_refresh_ms`; a capture creates a table's topic with the table's
+/// first change, several at a time after a start, and Tansu's first answers may list
+/// only some of them. So while this member holds no partition, and for
+/// [`Discovery::SETTLE`] after subscribing or after its assignment changed, the topic
+/// list is fetched every [`Discovery::EVERY`] as well (one small metadata request).
+struct Discovery {
+    /// When the pipeline last changed shape (subscribe, or a different assignment).
+    changed: Instant,
+    held: usize,
+    probed: Instant,
+}
+
+impl Discovery {
+    const SETTLE: Duration = Duration::from_secs(10);
+    const EVERY: Duration = Duration::from_millis(200);
+
+    fn new() -> Self {
+        Discovery {
+            changed: Instant::now(),
+            held: 0,
+            probed: Instant::now(),
+        }
+    }
+
+    fn probe(&mut self, consumer: &BaseConsumer<Ctx>) {
+        let held = consumer.context().lock().len();
+        if held != self.held {
+            self.held = held;
+            self.changed = Instant::now();
+        }
+        let settling = held == 0 || self.changed.elapsed() < Self::SETTLE;
+        if !settling || self.probed.elapsed() < Self::EVERY {
+            return;
+        }
+        self.probed = Instant::now();
+        // The answer feeds librdkafka's cache and its subscription matching; errors
+        // are the ones the regular refresh reports too.
+        if let Err(e) = consumer.fetch_metadata(None, Duration::from_secs(1)) {
+            tracing::debug!(error = %e, "topic discovery probe failed");
+        }
+    }
 }
 
 /// Mirrors positions committed to the target into the group's offsets (not in a dry
