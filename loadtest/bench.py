@@ -262,8 +262,11 @@ def capture(run, start, out, args, stop_at=None, metrics="127.0.0.1:0"):
 
 def apply(run, out, metrics="127.0.0.1:0"):
     cfg = os.path.join(out, run + ".apply.toml")
-    return Proc(run + ".apply", [os.path.join(BIN, "otter-apply"), "run", "--config", cfg,
-                                 "--metrics-listen", metrics], out)
+    # OTTER_BENCH_APPLY_WRAP: a command put in front of otter-apply (e.g. `heaptrack -o
+    # /tmp/ht`) to study one run; its figures then include the wrapper's cost.
+    wrap = os.environ.get("OTTER_BENCH_APPLY_WRAP", "").split()
+    return Proc(run + ".apply", wrap + [os.path.join(BIN, "otter-apply"), "run", "--config", cfg,
+                                        "--metrics-listen", metrics], out)
 
 
 def applied(run):

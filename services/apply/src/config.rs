@@ -148,6 +148,12 @@ pub struct ApplyTuning {
     /// KiB (`queued.max.messages.kbytes`): bounds memory while a partition waits.
     #[serde(default = "default_prefetch_kbytes")]
     pub prefetch_kbytes: u32,
+    /// Record bytes all partitions of this process may hold between the broker and the
+    /// target at once (decoded, merged and written batches); past it batches end
+    /// early. Bounds memory when many partitions have a backlog (decoded changes take
+    /// a few times their record size).
+    #[serde(default = "default_max_inflight_bytes")]
+    pub max_inflight_bytes: usize,
     /// First delay before retrying after a transient failure, milliseconds (doubles up
     /// to 30 s).
     #[serde(default = "default_retry_ms")]
@@ -172,6 +178,7 @@ impl Default for ApplyTuning {
             max_batch_bytes: default_max_batch_bytes(),
             max_statement_bytes: default_max_statement_bytes(),
             prefetch_kbytes: default_prefetch_kbytes(),
+            max_inflight_bytes: default_max_inflight_bytes(),
             retry_ms: default_retry_ms(),
             on_error: default_on_error(),
             ddl: default_ddl(),
@@ -211,7 +218,10 @@ fn default_max_statement_bytes() -> usize {
     4 * 1024 * 1024
 }
 fn default_prefetch_kbytes() -> u32 {
-    16 * 1024
+    4 * 1024
+}
+fn default_max_inflight_bytes() -> usize {
+    16 * 1024 * 1024
 }
 fn default_retry_ms() -> u64 {
     500
@@ -331,6 +341,9 @@ impl Config {
         let a = &self.apply;
         if a.max_batch_records == 0 {
             p.push("apply.max_batch_records: must be at least 1".to_owned());
+        }
+        if a.max_inflight_bytes < 1024 * 1024 {
+            p.push("apply.max_inflight_bytes: must be at least 1048576 (1 MiB)".to_owned());
         }
         if a.prefetch_kbytes < 1024 {
             p.push("apply.prefetch_kbytes: must be at least 1024".to_owned());

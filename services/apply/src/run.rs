@@ -94,6 +94,7 @@ pub async fn run_with(
         errors: hooks.errors,
         held: hooks.held,
         beats: hooks.beats,
+        inflight: Default::default(),
     });
     let consumer = consume::consumer(&cfg, shared, tokio::runtime::Handle::current())?;
     let prefix = cfg.kafka.topic_prefix.clone();

@@ -19,6 +19,7 @@
 //! when the partition stops on an error.
 
 use std::io::Write as _;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,6 +75,9 @@ pub struct Shared {
     pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     /// The source time (µs) of this pipeline's latest heartbeat committed here.
     pub beats: Arc<std::sync::atomic::AtomicI64>,
+    /// Record bytes taken from the broker by every worker and not yet applied: a
+    /// worker ends its batch early once this reaches `apply.max_inflight_bytes`.
+    pub inflight: std::sync::atomic::AtomicUsize,
 }
 
 /// Why a worker ended.
@@ -141,6 +145,14 @@ pub struct Worker {
     warned_duplicates: bool,
     /// Highest capture epoch seen on this partition since assignment.
     epoch: i64,
+    /// This worker's share of [`Shared::inflight`].
+    charged: usize,
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.discharge();
+    }
 }
 
 enum Attempt {
@@ -166,7 +178,22 @@ impl Worker {
             abandoned_seen: 0,
             warned_duplicates: false,
             epoch: 0,
+            charged: 0,
         }
+    }
+
+    /// Returns this worker's records to the shared in-flight budget.
+    fn discharge(&mut self) {
+        let n = std::mem::take(&mut self.charged);
+        self.shared.inflight.fetch_sub(n, Ordering::Relaxed);
+    }
+
+    /// Whether the process's in-flight budget is spent: a batch that has records ends
+    /// here. A worker with none still takes one record, so every partition progresses
+    /// (one waiting on others at a schema change cannot starve them) and the budget is
+    /// overshot by at most one record per partition.
+    fn budget_spent(&self) -> bool {
+        self.shared.inflight.load(Ordering::Relaxed) >= self.shared.tuning.max_inflight_bytes
     }
 
     pub async fn run(mut self, mut rx: Inbox) -> Outcome {
@@ -176,7 +203,9 @@ impl Worker {
                 debug!("partition released");
                 return Outcome::Released;
             };
-            match self.process(items, &rx).await {
+            let processed = self.process(items, &rx).await;
+            self.discharge();
+            match processed {
                 Ok(true) => {}
                 Ok(false) => return Outcome::Released,
                 Err(e) => {
@@ -230,7 +259,8 @@ impl Worker {
                 return None;
             }
             let pending = self.reasm.pending(self.partition);
-            let full = items.len() >= max_records || bytes >= max_bytes;
+            let full =
+                items.len() >= max_records || bytes >= max_bytes || (!items.is_empty() && self.budget_spent());
             if full && !pending {
                 break;
             }
@@ -279,6 +309,8 @@ impl Worker {
             return;
         };
         *bytes += value.len();
+        self.charged += value.len();
+        self.shared.inflight.fetch_add(value.len(), Ordering::Relaxed);
         if r.chunk.is_none() && !self.reasm.pending(self.partition) {
             // The common case: a whole record, decoded in place (no reassembly copy).
             let (rec, epoch) = decode(&value);
