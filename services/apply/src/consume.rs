@@ -14,8 +14,10 @@
 //!   pause/resume is needed (librdkafka resumed paused partitions past records it had
 //!   fetched but not handed over, under load with Tansu: records were skipped).
 //! - A worker gets every offset once, in order: a record before the offset it needs is
-//!   dropped, one after it makes the inbox seek back; a gap that persists is records
-//!   the broker no longer has, and stops the partition with an error.
+//!   dropped, one after it makes the inbox seek back; a gap that persists, or a seek
+//!   that brings nothing back, is records the broker no longer has (or does not serve
+//!   from that offset: Tansu's memory engine inside a record batch), and stops the
+//!   partition with an error after `MAX_GAP_SEEKS` tries, never a silent wait.
 //! - On revocation the partition's inbox is released: its worker finishes (or
 //!   abandons) its batch and ends. A late commit of the old worker is harmless, the
 //!   target's position row fences it (see `target.rs`).
@@ -214,6 +216,7 @@ impl Ctx {
                 expected: stored.as_ref().map(|s| s.next_offset),
                 seeks: 0,
                 seeked_at: None,
+                gap_seen: None,
             };
             let span = tracing::info_span!("partition", pipeline = %self.shared.pipeline, topic = %topic, partition);
             let start = stored.as_ref().map(|s| s.next_offset);
@@ -293,11 +296,13 @@ pub struct Inbox {
     expected: Option<i64>,
     seeks: u32,
     seeked_at: Option<Instant>,
+    /// The offset that arrived in place of `expected`, while a gap is open.
+    gap_seen: Option<i64>,
 }
 
 /// Records the broker no longer has (retention, deletion): the partition cannot go on.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("offsets {from}..={to} are missing from the broker (retention or deletion?); re-snapshot the table or reset its row in apply_position")]
+#[error("offsets {from}..={to} are missing from the broker (retention or deletion?) or it does not serve them; re-snapshot the table or reset its row in apply_position")]
 pub struct OffsetsMissing {
     pub from: i64,
     pub to: i64,
@@ -313,7 +318,16 @@ impl Inbox {
     pub fn try_next(&mut self) -> Result<Option<Rec>, OffsetsMissing> {
         loop {
             let msg = match self.queue.poll(Duration::ZERO) {
-                None => return Ok(None),
+                // A gap whose seek brought nothing back: seek again, and give up (as
+                // for a gap that keeps coming back) after MAX_GAP_SEEKS, rather than
+                // wait forever on a partition the broker does not serve from there.
+                None => match (self.expected, self.gap_seen, self.seeked_at) {
+                    (Some(expected), Some(seen), Some(at)) if at.elapsed() >= SEEK_PATIENCE => {
+                        self.seek_back(expected, seen)?;
+                        return Ok(None);
+                    }
+                    _ => return Ok(None),
+                },
                 Some(Err(e)) => {
                     warn!(error = %e, "fetch error (librdkafka retries by itself)");
                     return Ok(None);
@@ -331,29 +345,14 @@ impl Inbox {
                     if self.seeked_at.is_some_and(|t| t.elapsed() < SEEK_PATIENCE) {
                         continue;
                     }
-                    self.seeks += 1;
-                    self.seeked_at = Some(Instant::now());
-                    if self.seeks > MAX_GAP_SEEKS {
-                        return Err(OffsetsMissing {
-                            from: expected,
-                            to: offset - 1,
-                        });
-                    }
-                    warn!(expected, got = offset, "offset gap, seeking back");
-                    if let Err(e) = self.consumer.seek(
-                        &self.topic,
-                        self.partition,
-                        Offset::Offset(expected),
-                        Duration::from_secs(1),
-                    ) {
-                        warn!(expected, error = %e, "seek failed");
-                    }
+                    self.seek_back(expected, offset)?;
                     continue;
                 }
             }
             self.expected = Some(offset + 1);
             self.seeks = 0;
             self.seeked_at = None;
+            self.gap_seen = None;
             let chunk = msg.headers().and_then(|h| {
                 header(
                     h.iter().map(|h| (h.key, h.value)),
@@ -366,6 +365,30 @@ impl Inbox {
                 chunk,
             }));
         }
+    }
+
+    /// Seeks back to `expected` after `seen` arrived in its place; an error once that
+    /// has been tried MAX_GAP_SEEKS times.
+    fn seek_back(&mut self, expected: i64, seen: i64) -> Result<(), OffsetsMissing> {
+        self.seeks += 1;
+        self.seeked_at = Some(Instant::now());
+        self.gap_seen = Some(seen);
+        if self.seeks > MAX_GAP_SEEKS {
+            return Err(OffsetsMissing {
+                from: expected,
+                to: seen - 1,
+            });
+        }
+        warn!(expected, got = seen, "offset gap, seeking back");
+        if let Err(e) = self.consumer.seek(
+            &self.topic,
+            self.partition,
+            Offset::Offset(expected),
+            Duration::from_secs(1),
+        ) {
+            warn!(expected, error = %e, "seek failed");
+        }
+        Ok(())
     }
 
     /// Waits until records may have arrived (or 100 ms passed).

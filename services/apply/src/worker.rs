@@ -259,8 +259,9 @@ impl Worker {
                 return None;
             }
             let pending = self.reasm.pending(self.partition);
-            let full =
-                items.len() >= max_records || bytes >= max_bytes || (!items.is_empty() && self.budget_spent());
+            let full = items.len() >= max_records
+                || bytes >= max_bytes
+                || (!items.is_empty() && self.budget_spent());
             if full && !pending {
                 break;
             }
@@ -310,7 +311,9 @@ impl Worker {
         };
         *bytes += value.len();
         self.charged += value.len();
-        self.shared.inflight.fetch_add(value.len(), Ordering::Relaxed);
+        self.shared
+            .inflight
+            .fetch_add(value.len(), Ordering::Relaxed);
         if r.chunk.is_none() && !self.reasm.pending(self.partition) {
             // The common case: a whole record, decoded in place (no reassembly copy).
             let (rec, epoch) = decode(&value);

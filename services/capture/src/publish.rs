@@ -267,9 +267,11 @@ impl Publisher {
                 topic: topic.to_owned(),
                 source,
             })?;
+        let mut created = false;
         for r in results {
             match r {
-                Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                Ok(_) => created = true,
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                 Err((_, code)) => {
                     return Err(PublishError::CreateTopic {
                         topic: topic.to_owned(),
@@ -278,9 +280,42 @@ impl Publisher {
                 }
             }
         }
+        // A topic created just now may be listed with only some of its partitions for
+        // a moment (Tansu's memory engine): keys must hash over all of them, so wait
+        // (bounded) until the broker lists as many as were asked for.
+        let want = if created { self.partitions } else { 1 };
+        let mut partitions = 0;
+        for _ in 0..50 {
+            partitions = self.partition_count(topic).await?;
+            if partitions >= want {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if partitions < 1 {
+            return Err(PublishError::Metadata {
+                topic: topic.to_owned(),
+                source: KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition),
+            });
+        }
+        if partitions < want {
+            tracing::warn!(
+                topic,
+                partitions,
+                asked = want,
+                "a topic created here lists fewer partitions than asked for; using what the broker lists"
+            );
+        }
+        tracing::info!(topic, partitions, created, "topic ready");
+        self.topics.insert(topic.to_owned(), partitions);
+        Ok(partitions)
+    }
+
+    /// The partition count the broker lists for `topic` (0 when it lists none).
+    async fn partition_count(&self, topic: &str) -> Result<i32, PublishError> {
         let producer = self.producer.clone();
         let name = topic.to_owned();
-        let partitions = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let md = producer
                 .client()
                 .fetch_metadata(Some(&name), Duration::from_secs(10))?;
@@ -297,15 +332,7 @@ impl Publisher {
         .map_err(|source| PublishError::Metadata {
             topic: topic.to_owned(),
             source,
-        })?;
-        if partitions < 1 {
-            return Err(PublishError::Metadata {
-                topic: topic.to_owned(),
-                source: KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition),
-            });
-        }
-        self.topics.insert(topic.to_owned(), partitions);
-        Ok(partitions)
+        })
     }
 
     /// Hands one decoded item to the producer (waiting for acknowledgements when too
