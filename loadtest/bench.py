@@ -339,8 +339,8 @@ def scenarios(scale):
             setup=[], workload=[("oltp_insert", "prepare", dict(tables=8, table_size=n(125000), threads=4))]),
         "single": dict(
             what="sysbench oltp_insert run: 200,000 autocommit one-row INSERTs, 4 threads",
-            setup=[("oltp_insert", "prepare", dict(tables=8, table_size=0))],
-            workload=[("oltp_insert", "run", dict(tables=8, table_size=0, events=n(200000), threads=4, time=0))]),
+            setup=[("oltp_insert", "prepare", dict(tables=8, table_size=1))],
+            workload=[("oltp_insert", "run", dict(tables=8, table_size=1, events=n(200000), threads=4, time=0))]),
         "oltp": dict(
             what="sysbench oltp_write_only run on 8 x 100,000 rows: 50,000 transactions, 4 threads",
             setup=[("oltp_write_only", "prepare", dict(tables=8, table_size=oltp_size, threads=4))],
@@ -653,7 +653,7 @@ def print_table(results, steady):
 
 
 def table(cols, rows):
-    widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
+    widths = [max([len(str(c))] + [len(str(r[i])) for r in rows]) for i, c in enumerate(cols)]
     for r in [cols] + rows:
         print("  ".join(str(v).rjust(w) for v, w in zip(r, widths)), file=sys.stderr)
 
