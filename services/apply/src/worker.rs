@@ -259,10 +259,15 @@ impl Worker {
                 return None;
             }
             let pending = self.reasm.pending(self.partition);
-            let full = items.len() >= max_records
-                || bytes >= max_bytes
-                || (!items.is_empty() && self.budget_spent());
+            let over_budget = !items.is_empty() && self.budget_spent();
+            let full = items.len() >= max_records || bytes >= max_bytes || over_budget;
             if full && !pending {
+                if over_budget {
+                    debug!(
+                        records = items.len(),
+                        bytes, "batch ended on the in-flight budget"
+                    );
+                }
                 break;
             }
             match rx.try_next() {
