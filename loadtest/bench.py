@@ -695,36 +695,52 @@ def chart(results, steady, path):
     fig.savefig(path, dpi=90)
 
 
+SIDE_HEADER = ["| date | side by side | machine | row changes | native s | native rows/s | otter s | "
+               "otter rows/s | otter/native | capture alone rows/s | mariadb-binlog rows/s | "
+               "capture CPU s / RSS MiB | apply CPU s / RSS MiB | broker CPU s | run |",
+               "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+STEADY_HEADER = ["| date | steady rows/s | machine | achieved | otter p50 / p99 / max ms | "
+                 "native p50 / p99 / max ms | run |",
+                 "| --- | --- | --- | --- | --- | --- | --- |"]
+
+
+def insert_rows(lines, header, rows):
+    """Adds rows at the end of the table that starts with header (so it stays one
+    Markdown table, notes below it untouched), or a new table at the end of the file."""
+    if not rows:
+        return lines
+    try:
+        i = lines.index(header[0])
+    except ValueError:
+        return lines + [""] + header + rows
+    j = i + 1
+    while j < len(lines) and lines[j].startswith("|"):
+        j += 1
+    return lines[:j] + rows + lines[j:]
+
+
 def append_results(results, steady, desc, out):
     path = os.path.join(REPO, "loadtest", "RESULTS.md")
     with open(path) as f:
-        text = f.read()
+        lines = f.read().rstrip("\n").split("\n")
     date = datetime.date.today().isoformat()
     rel = os.path.relpath(out, REPO)
-    lines = []
-    if results:
-        if "| date | side by side |" not in text:
-            lines += ["", "| date | side by side | machine | row changes | native s | native rows/s | otter s | "
-                          "otter rows/s | otter/native | capture alone rows/s | mariadb-binlog rows/s | "
-                          "capture CPU s / RSS MiB | apply CPU s / RSS MiB | broker CPU s | run |",
-                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for r in results:
-            o = r["otter"]
-            lines.append(f"| {date} | {r['scenario']} | {desc} | {r['row_changes']} | {r['native']['secs']} | "
-                         f"{r['native']['rows_per_sec']} | {o['secs']} | {o['rows_per_sec']} | {r['ratio']}x | "
-                         f"{r['capture_alone']['rows_per_sec']} | {r['mariadb_binlog']['rows_per_sec']} | "
-                         f"{o['capture_cpu_secs']} / {o['capture_rss_mib']:.0f} | "
-                         f"{o['apply_cpu_secs']} / {o['apply_rss_mib']:.0f} | {o['broker_cpu_secs']} | {rel} |")
-    if steady:
-        if "| date | steady rows/s |" not in text:
-            lines += ["", "| date | steady rows/s | machine | achieved | otter p50 / p99 / max ms | "
-                          "native p50 / p99 / max ms | run |",
-                      "| --- | --- | --- | --- | --- | --- | --- |"]
-        for p in steady["phases"]:
-            o, n = p["otter"], p["native"]
-            lines.append(f"| {date} | {p['rate']} | {desc} | {p['achieved']} | {o['p50_ms']} / {o['p99_ms']} / "
-                         f"{o['max_ms']} | {n['p50_ms']} / {n['p99_ms']} / {n['max_ms']} | {rel} |")
-    with open(path, "a") as f:
+    side = []
+    for r in results or []:
+        o = r["otter"]
+        side.append(f"| {date} | {r['scenario']} | {desc} | {r['row_changes']} | {r['native']['secs']} | "
+                    f"{r['native']['rows_per_sec']} | {o['secs']} | {o['rows_per_sec']} | {r['ratio']}x | "
+                    f"{r['capture_alone']['rows_per_sec']} | {r['mariadb_binlog']['rows_per_sec']} | "
+                    f"{o['capture_cpu_secs']} / {o['capture_rss_mib']:.0f} | "
+                    f"{o['apply_cpu_secs']} / {o['apply_rss_mib']:.0f} | {o['broker_cpu_secs']} | {rel} |")
+    rates = []
+    for p in (steady or {}).get("phases", []):
+        o, n = p["otter"], p["native"]
+        rates.append(f"| {date} | {p['rate']} | {desc} | {p['achieved']} | {o['p50_ms']} / {o['p99_ms']} / "
+                     f"{o['max_ms']} | {n['p50_ms']} / {n['p99_ms']} / {n['max_ms']} | {rel} |")
+    lines = insert_rows(lines, SIDE_HEADER, side)
+    lines = insert_rows(lines, STEADY_HEADER, rates)
+    with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
 
 
