@@ -10,7 +10,7 @@ IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
 IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it,otter-ctl/it
 TEST_THREADS ?= 2
 
-.PHONY: help up down status demo test test-unit fmt lint bench bench-capture bench-apply
+.PHONY: help up down status demo test test-unit fmt lint bench bench-capture bench-apply fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,3 +58,6 @@ bench-capture: ## capture throughput alone on a recorded 1M-change binlog
 
 bench-apply: ## apply throughput and end-to-end catch-up benchmark (see loadtest/README.md)
 	BENCH_BROKER=memory loadtest/apply-bench.sh
+
+fuzz: ## fuzz the binlog and Kafka-record decoders (FUZZ_SECS=600 each, FUZZ_TARGETS="binlog envelope"; see fuzz/README.md)
+	infra/fuzz.sh
