@@ -19,6 +19,7 @@ for t in $TARGETS; do
   grep -E '^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==|SUMMARY|thread .* panicked)' "$TD/$t.log" || true
   [ "$rc" -eq 0 ] || { log "$t: failed (exit $rc), see fuzz/artifacts/$t and $TD/$t.log"; exit 1; }
   log "minimising fuzz/corpus/$t"
-  cargo +nightly fuzz cmin -s none -O --target-dir "$TD" "$t" "corpus/$t" -- -max_len=65536 >/dev/null 2>&1
+  cargo +nightly fuzz cmin -s none -O --target-dir "$TD" "$t" "corpus/$t" -- -max_len=65536 >"$TD/$t.cmin.log" 2>&1 \
+    || { log "$t: corpus minimisation failed, see $TD/$t.cmin.log"; exit 1; }
   log "$t: no crash in ${SECS}s, corpus $(ls "corpus/$t" | wc -l) files"
 done
