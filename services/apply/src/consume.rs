@@ -473,6 +473,24 @@ pub fn consume(
     let mut backlog = Backlog::default();
     let mut discovery = Discovery::new();
     while !*shutdown.borrow() {
+        if consumer
+            .context()
+            .shared
+            .rejoin
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+            && consumer.context().lock().is_empty()
+            && has_topics(&consumer, prefix)
+        {
+            warn!(
+                pattern,
+                "leaving and rejoining the consumer group: no member holds a partition"
+            );
+            consumer.unsubscribe();
+            consumer
+                .subscribe(&[&pattern])
+                .map_err(ServiceError::Consumer)?;
+            discovery = Discovery::new();
+        }
         discovery.probe(&consumer);
         // Serves rebalances and errors; records go to the partition queues.
         match consumer.poll(Duration::from_millis(100)) {
@@ -515,6 +533,19 @@ pub fn consume(
     m.backlog.with_label_values(&p).set(0);
     m.stalled.with_label_values(&p).set(0.0);
     Ok(())
+}
+
+/// Whether the broker lists a topic of the pipeline (`<prefix>.`) with partitions.
+fn has_topics(consumer: &BaseConsumer<Ctx>, prefix: &str) -> bool {
+    let want = format!("{prefix}.");
+    consumer
+        .fetch_metadata(None, Duration::from_secs(5))
+        .map(|m| {
+            m.topics()
+                .iter()
+                .any(|t| t.name().starts_with(&want) && !t.partitions().is_empty())
+        })
+        .unwrap_or(false)
 }
 
 /// Finds new table topics quickly while the pipeline is settling. librdkafka matches a

@@ -42,6 +42,7 @@ pub async fn serve(
         errors: control.errors(),
         held: Default::default(),
         beats: Default::default(),
+        rejoin: Default::default(),
     };
     let lag_source = std::sync::Arc::new(std::sync::Mutex::new(None));
     let lag = tokio::spawn(crate::lag::run(
@@ -55,6 +56,7 @@ pub async fn serve(
         pipeline.to_owned(),
         hooks.clone(),
         control.reporter(),
+        control.session(),
     ));
     let mut view = control.view();
     let mut delay = Duration::from_millis(500);
@@ -148,17 +150,62 @@ fn differs(v: &View, cfg: &serde_json::Value) -> bool {
     }
 }
 
+/// How long no applying instance of a pipeline may hold a partition before each asks
+/// its consumer to leave and rejoin the group. Longer than a join that waits for
+/// killed members to time out (`kafka.session_timeout_ms`, 10 s by default) plus the
+/// registrations' report interval.
+const ORPHANED_AFTER: Duration = Duration::from_secs(12);
+
 /// Every report interval: held partitions, changes applied in total and per second,
-/// backlog, stall and lag.
+/// backlog, stall and lag. And the group watchdog: Tansu 0.6 can end a rebalance after
+/// members were killed with a generation whose leader never sent an assignment, so
+/// every member holds nothing and nothing asks for another rebalance (seen by
+/// loadtest/chaos.py: kill -9 of every apply instance). When every registered
+/// applying instance of the pipeline has held nothing for [`ORPHANED_AFTER`], this one
+/// sets [`Hooks::rejoin`]; the consumer acts on it only if the pipeline's topics exist.
 async fn report(
     metrics: Metrics,
     pipeline: String,
     hooks: Hooks,
     to: otter_coord::control::Reporter,
+    session: watch::Receiver<Option<otter_coord::Zk>>,
 ) {
     let mut meter = otter_coord::control::RateMeter::default();
+    let mut orphaned_since: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(otter_coord::control::REPORT_EVERY).await;
+        let holds_none = hooks.held.lock().map(|h| h.is_empty()).unwrap_or(false);
+        let zk = session.borrow().clone();
+        let orphaned = match (holds_none, zk) {
+            (true, Some(zk)) => otter_coord::topology::Topology::new(zk)
+                .instances(Some(&pipeline))
+                .await
+                .map(|all| {
+                    let applying: Vec<_> = all
+                        .iter()
+                        .filter(|i| i.service == "apply" && i.status == "applying")
+                        .collect();
+                    !applying.is_empty() && applying.iter().all(|i| i.partitions.is_empty())
+                })
+                .unwrap_or(false),
+            _ => false,
+        };
+        match (orphaned, orphaned_since) {
+            (false, _) => orphaned_since = None,
+            (true, None) => orphaned_since = Some(std::time::Instant::now()),
+            (true, Some(t)) if t.elapsed() >= ORPHANED_AFTER => {
+                warn!(
+                    pipeline,
+                    secs = t.elapsed().as_secs(),
+                    "no apply instance of the pipeline holds a partition: rejoining the consumer group"
+                );
+                hooks
+                    .rejoin
+                    .store(true, std::sync::atomic::Ordering::Release);
+                orphaned_since = None;
+            }
+            (true, Some(_)) => {}
+        }
         let total = metrics.events.with_label_values(&[pipeline.as_str()]).get();
         let rate = meter.read(total);
         let held: Vec<String> = hooks

@@ -27,6 +27,10 @@ pub struct Hooks {
     pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     /// Source time (µs) of the latest committed heartbeat (see `crate::lag`).
     pub beats: Arc<std::sync::atomic::AtomicI64>,
+    /// Set by the control plane when no apply instance of the pipeline holds a
+    /// partition for too long (see `consume::Rejoin`); the consumer leaves and joins
+    /// the group again.
+    pub rejoin: Arc<std::sync::atomic::AtomicBool>,
 }
 
 pub async fn run(
@@ -94,6 +98,7 @@ pub async fn run_with(
         errors: hooks.errors,
         held: hooks.held,
         beats: hooks.beats,
+        rejoin: hooks.rejoin,
         inflight: Default::default(),
     });
     let consumer = consume::consumer(&cfg, shared, tokio::runtime::Handle::current())?;

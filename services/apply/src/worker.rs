@@ -75,6 +75,8 @@ pub struct Shared {
     pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     /// The source time (µs) of this pipeline's latest heartbeat committed here.
     pub beats: Arc<std::sync::atomic::AtomicI64>,
+    /// Asks the consumer thread to leave and rejoin its group (see `run::Hooks`).
+    pub rejoin: Arc<std::sync::atomic::AtomicBool>,
     /// Record bytes taken from the broker by every worker and not yet applied: a
     /// worker ends its batch early once this reaches `apply.max_inflight_bytes`.
     pub inflight: std::sync::atomic::AtomicUsize,
