@@ -86,6 +86,12 @@ pub enum SourceError {
     Preconditions(Vec<String>),
     #[error("the source cannot serve the binlog from {from}: {message} (the binlog may have been purged past the stored position; re-snapshot or set a new start position while stopped)")]
     Unservable { from: String, message: String },
+    #[error("binlog file {file} (capture's position {from}) is no longer on the source: it was purged; the oldest binlog there is {oldest}. The changes between them are lost to capture: re-load the tables on the target (or accept the gap), then, with the pipeline stopped, set a new start position (`otterctl position set <pipeline> --file-pos {oldest}:4`, or `--gtid`/`--timestamp`) and resume it (`otterctl pipeline resume`)")]
+    Purged {
+        file: String,
+        from: String,
+        oldest: String,
+    },
     #[error("binlog stream from the source failed")]
     Stream(#[source] mysql_async::Error),
     #[error("binlog stream ended (the source closed it)")]
@@ -106,6 +112,7 @@ impl SourceError {
         match self {
             SourceError::Preconditions(_)
             | SourceError::Unservable { .. }
+            | SourceError::Purged { .. }
             | SourceError::PayloadMismatch { .. } => ErrorClass::Permanent,
             SourceError::Connect { source, .. }
             | SourceError::Query { source, .. }
@@ -124,6 +131,7 @@ impl SourceError {
             SourceError::Query { .. } => "source_query",
             SourceError::Preconditions(_) => "source_preconditions",
             SourceError::Unservable { .. } => "binlog_unservable",
+            SourceError::Purged { .. } => "binlog_purged",
             SourceError::Stream(_) => "binlog_stream",
             SourceError::Ended => "binlog_ended",
             SourceError::PayloadMismatch { .. } => "payload_mismatch",
@@ -519,7 +527,10 @@ impl Source {
                     "source.start: gtid:<set> is supported for MariaDB sources; use file:offset for MySQL".into(),
                 ]))
             }
-            None => BinlogStreamRequest::new(server_id).with_filename(from.file.as_bytes()).with_pos(from.offset),
+            None => {
+                check_not_purged(&mut conn, from).await?;
+                BinlogStreamRequest::new(server_id).with_filename(from.file.as_bytes()).with_pos(from.offset)
+            }
         };
         let stream = conn
             .get_binlog_stream(req)
@@ -544,6 +555,39 @@ impl Source {
             _ => SourceError::Stream(e),
         }
     }
+}
+
+/// `Err(Purged)` when `from.file` sorts before every binlog the source still has (the
+/// server itself would only say it cannot find the file). Files of one server share a
+/// base name and a zero-padded sequence number, so names sort in binlog order.
+async fn check_not_purged(conn: &mut Conn, from: &SourcePos) -> Result<(), SourceError> {
+    let files: Vec<mysql_async::Row> =
+        conn.query("SHOW BINARY LOGS")
+            .await
+            .map_err(|source| SourceError::Query {
+                what: "reading SHOW BINARY LOGS",
+                source,
+            })?;
+    let names: Vec<String> = files.iter().filter_map(|r| r.get::<String, _>(0)).collect();
+    match names.first() {
+        Some(oldest)
+            if !names.contains(&from.file)
+                && base(&from.file) == base(oldest)
+                && from.file.len() == oldest.len()
+                && from.file < *oldest =>
+        {
+            Err(SourceError::Purged {
+                file: from.file.clone(),
+                from: from.to_string(),
+                oldest: oldest.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn base(file: &str) -> &str {
+    file.rsplit_once('.').map_or(file, |(b, _)| b)
 }
 
 /// Inner events of a transaction payload that `mysql_async` will emit after it, as
