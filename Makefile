@@ -9,8 +9,11 @@ IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
           OTTER_IT_ZK=127.0.0.1:2181
 IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it,otter-ctl/it
 TEST_THREADS ?= 2
+# The short chaos run of `make test` (debug build, the one the tests built): fixed
+# seed, so a red run can be replayed.
+CI_CHAOS_SEED ?= 7
 
-.PHONY: help up down status demo test test-unit fmt lint bench bench-capture bench-apply fuzz
+.PHONY: help up down status demo test test-unit fmt lint bench bench-capture bench-apply fuzz chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,6 +35,8 @@ test: ## every test: unit, fixtures, and integration tests against the real serv
 	infra/install.sh python
 	infra/check-monitoring.sh
 	$(IT_ENV) cargo test --workspace --features $(IT_FEATURES) -- --test-threads=$(TEST_THREADS)
+	infra/install.sh chaos
+	OTTER_BIN_DIR=$(or $(CARGO_TARGET_DIR),target)/debug loadtest/chaos.py --rounds 3 --seed $(CI_CHAOS_SEED)
 
 test-unit: ## unit and fixture tests only (no servers needed)
 	cargo test --workspace
@@ -61,3 +66,11 @@ bench-apply: ## apply throughput and end-to-end catch-up benchmark (see loadtest
 
 fuzz: ## fuzz the binlog and Kafka-record decoders (FUZZ_SECS=600 each, FUZZ_TARGETS="binlog envelope"; see fuzz/README.md)
 	infra/fuzz.sh
+
+# make chaos ROUNDS=20 SEED=<n> (default: from the clock, printed) ONLY=fault,fault
+ROUNDS ?= 20
+chaos: ## fault injection against a running pipeline: kill, stop and restart every part, verify each round (see loadtest/README.md)
+	infra/up.sh
+	infra/install.sh chaos
+	cargo build --release -q -p otter-capture -p otter-apply -p otter-ctl
+	loadtest/chaos.py --rounds $(ROUNDS) $(if $(SEED),--seed $(SEED)) $(if $(ONLY),--only $(ONLY))

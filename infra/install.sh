@@ -6,6 +6,7 @@
 #   infra/install.sh packages   Debian packages only
 #   infra/install.sh broker     Tansu only (cold build: ~12 min on 2 cores)
 #   infra/install.sh bench      what loadtest/ needs (sysbench, pymysql, matplotlib, perf)
+#   infra/install.sh chaos      what loadtest/chaos.py needs (pymysql)
 source "$(dirname "$0")/lib.sh"
 
 PACKAGES=(mariadb-server mariadb-client zookeeper cmake libcurl4-openssl-dev
@@ -65,11 +66,17 @@ install_bench() {
   install_packages
 }
 
+install_chaos() {
+  PACKAGES=(python3-pymysql)
+  install_packages
+}
+
 case "${1:-all}" in
   packages) install_packages ;;
   broker) install_packages; install_broker ;;
   python) install_python_client; install_kcat_lib ;;
   bench) install_bench ;;
+  chaos) install_chaos ;;
   all) install_packages; install_python_client; install_kcat_lib; install_broker ;;
-  *) log "usage: $0 [all|packages|broker|python|bench]"; exit 2 ;;
+  *) log "usage: $0 [all|packages|broker|python|bench|chaos]"; exit 2 ;;
 esac
