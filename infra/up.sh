@@ -115,4 +115,6 @@ for p in "${parts[@]}"; do
     *) log "unknown part $p (source|target|zookeeper|broker|replica)"; exit 2 ;;
   esac
 done
-"$REPO_ROOT/infra/status.sh"
+# Started parts fail above on their own; with parts named, another part being down
+# (restarted by loadtest/chaos.py, say) is shown, not an error.
+"$REPO_ROOT/infra/status.sh" || [ "$#" -gt 0 ]

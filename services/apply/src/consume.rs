@@ -472,19 +472,32 @@ pub fn consume(
     let mut last_error_log = Instant::now() - Duration::from_secs(60);
     let mut backlog = Backlog::default();
     let mut discovery = Discovery::new();
+    let mut listed_at = Instant::now() - LIST_EVERY;
+    // A request left from an earlier run (paused since) is stale.
+    consumer
+        .context()
+        .shared
+        .rejoin
+        .store(false, std::sync::atomic::Ordering::Release);
     while !*shutdown.borrow() {
+        if listed_at.elapsed() >= LIST_EVERY {
+            listed_at = Instant::now();
+            if let Some(all) = pipeline_partitions(&consumer, prefix) {
+                *consumer
+                    .context()
+                    .shared
+                    .listed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = all;
+            }
+        }
         if consumer
             .context()
             .shared
             .rejoin
             .swap(false, std::sync::atomic::Ordering::AcqRel)
-            && consumer.context().lock().is_empty()
-            && has_topics(&consumer, prefix)
         {
-            warn!(
-                pattern,
-                "leaving and rejoining the consumer group: no member holds a partition"
-            );
+            warn!(pattern, "leaving and rejoining the consumer group: partitions of the pipeline are held by no live member");
             consumer.unsubscribe();
             consumer
                 .subscribe(&[&pattern])
@@ -535,17 +548,29 @@ pub fn consume(
     Ok(())
 }
 
-/// Whether the broker lists a topic of the pipeline (`<prefix>.`) with partitions.
-fn has_topics(consumer: &BaseConsumer<Ctx>, prefix: &str) -> bool {
+/// How often the consumer thread lists the pipeline's partitions for the group
+/// watchdog (`managed::report`).
+const LIST_EVERY: Duration = Duration::from_secs(2);
+
+/// Every partition of the pipeline's topics (`<prefix>.*`), `topic[partition]`, as the
+/// broker lists them; `None` when the broker does not answer.
+fn pipeline_partitions(
+    consumer: &BaseConsumer<Ctx>,
+    prefix: &str,
+) -> Option<std::collections::BTreeSet<String>> {
     let want = format!("{prefix}.");
-    consumer
-        .fetch_metadata(None, Duration::from_secs(5))
-        .map(|m| {
-            m.topics()
-                .iter()
-                .any(|t| t.name().starts_with(&want) && !t.partitions().is_empty())
-        })
-        .unwrap_or(false)
+    let m = consumer.fetch_metadata(None, Duration::from_secs(2)).ok()?;
+    Some(
+        m.topics()
+            .iter()
+            .filter(|t| t.name().starts_with(&want))
+            .flat_map(|t| {
+                t.partitions()
+                    .iter()
+                    .map(move |p| format!("{}[{}]", t.name(), p.id()))
+            })
+            .collect(),
+    )
 }
 
 /// Finds new table topics quickly while the pipeline is settling. librdkafka matches a

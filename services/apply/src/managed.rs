@@ -43,6 +43,7 @@ pub async fn serve(
         held: Default::default(),
         beats: Default::default(),
         rejoin: Default::default(),
+        listed: Default::default(),
     };
     let lag_source = std::sync::Arc::new(std::sync::Mutex::new(None));
     let lag = tokio::spawn(crate::lag::run(
@@ -150,19 +151,20 @@ fn differs(v: &View, cfg: &serde_json::Value) -> bool {
     }
 }
 
-/// How long no applying instance of a pipeline may hold a partition before each asks
-/// its consumer to leave and rejoin the group. Longer than a join that waits for
-/// killed members to time out (`kafka.session_timeout_ms`, 10 s by default) plus the
-/// registrations' report interval.
+/// How long a partition of the pipeline may stay held by no applying instance before
+/// each instance asks its consumer to leave and rejoin the group. Longer than a
+/// rebalance that waits for a killed member to time out (`kafka.session_timeout_ms`,
+/// 10 s by default) plus the registrations' report interval.
 const ORPHANED_AFTER: Duration = Duration::from_secs(12);
 
 /// Every report interval: held partitions, changes applied in total and per second,
-/// backlog, stall and lag. And the group watchdog: Tansu 0.6 can end a rebalance after
-/// members were killed with a generation whose leader never sent an assignment, so
-/// every member holds nothing and nothing asks for another rebalance (seen by
-/// loadtest/chaos.py: kill -9 of every apply instance). When every registered
-/// applying instance of the pipeline has held nothing for [`ORPHANED_AFTER`], this one
-/// sets [`Hooks::rejoin`]; the consumer acts on it only if the pipeline's topics exist.
+/// backlog, stall and lag. And the group watchdog: with Tansu 0.6 a member killed with
+/// `kill -9` can stay in the group holding its partitions until the next rebalance, and
+/// a rebalance after several members were killed can end with nobody assigned (both
+/// seen by loadtest/chaos.py); nothing then asks for another rebalance. When some
+/// partition the broker lists ([`Hooks::listed`]) has been held by no registered
+/// applying instance for [`ORPHANED_AFTER`], this one sets [`Hooks::rejoin`]; the
+/// rebalance its rejoin starts drops the dead members.
 async fn report(
     metrics: Metrics,
     pipeline: String,
@@ -174,10 +176,10 @@ async fn report(
     let mut orphaned_since: Option<std::time::Instant> = None;
     loop {
         tokio::time::sleep(otter_coord::control::REPORT_EVERY).await;
-        let holds_none = hooks.held.lock().map(|h| h.is_empty()).unwrap_or(false);
+        let listed = hooks.listed.lock().map(|l| l.clone()).unwrap_or_default();
         let zk = session.borrow().clone();
-        let orphaned = match (holds_none, zk) {
-            (true, Some(zk)) => otter_coord::topology::Topology::new(zk)
+        let orphaned = match zk {
+            Some(zk) if !listed.is_empty() => otter_coord::topology::Topology::new(zk)
                 .instances(Some(&pipeline))
                 .await
                 .map(|all| {
@@ -185,19 +187,26 @@ async fn report(
                         .iter()
                         .filter(|i| i.service == "apply" && i.status == "applying")
                         .collect();
-                    !applying.is_empty() && applying.iter().all(|i| i.partitions.is_empty())
+                    let held: std::collections::BTreeSet<&String> =
+                        applying.iter().flat_map(|i| i.partitions.iter()).collect();
+                    if applying.is_empty() {
+                        0 // paused, stopped or waiting: nobody should hold any
+                    } else {
+                        listed.iter().filter(|p| !held.contains(p)).count()
+                    }
                 })
-                .unwrap_or(false),
-            _ => false,
+                .unwrap_or(0),
+            _ => 0,
         };
-        match (orphaned, orphaned_since) {
+        match (orphaned > 0, orphaned_since) {
             (false, _) => orphaned_since = None,
             (true, None) => orphaned_since = Some(std::time::Instant::now()),
             (true, Some(t)) if t.elapsed() >= ORPHANED_AFTER => {
                 warn!(
                     pipeline,
+                    partitions = orphaned,
                     secs = t.elapsed().as_secs(),
-                    "no apply instance of the pipeline holds a partition: rejoining the consumer group"
+                    "partitions of the pipeline held by no live apply instance: rejoining the consumer group"
                 );
                 hooks
                     .rejoin

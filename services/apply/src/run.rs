@@ -31,6 +31,9 @@ pub struct Hooks {
     /// partition for too long (see `consume::Rejoin`); the consumer leaves and joins
     /// the group again.
     pub rejoin: Arc<std::sync::atomic::AtomicBool>,
+    /// Every partition of the pipeline's topics, `topic[partition]`, as the broker
+    /// last listed them (refreshed by the consumer thread every few seconds).
+    pub listed: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 pub async fn run(
@@ -99,6 +102,7 @@ pub async fn run_with(
         held: hooks.held,
         beats: hooks.beats,
         rejoin: hooks.rejoin,
+        listed: hooks.listed,
         inflight: Default::default(),
     });
     let consumer = consume::consumer(&cfg, shared, tokio::runtime::Handle::current())?;

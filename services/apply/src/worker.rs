@@ -77,6 +77,8 @@ pub struct Shared {
     pub beats: Arc<std::sync::atomic::AtomicI64>,
     /// Asks the consumer thread to leave and rejoin its group (see `run::Hooks`).
     pub rejoin: Arc<std::sync::atomic::AtomicBool>,
+    /// The pipeline's partitions as the broker lists them (see `run::Hooks`).
+    pub listed: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     /// Record bytes taken from the broker by every worker and not yet applied: a
     /// worker ends its batch early once this reaches `apply.max_inflight_bytes`.
     pub inflight: std::sync::atomic::AtomicUsize,

@@ -1,4 +1,6 @@
-//! A change the target refuses, and a record that is not a change: the partition stops
+//! A change the target refuses, and a record that is not a change (garbage, a future
+//! envelope version, a mistyped value, a broken chunk sequence, a huge record): the
+//! partition stops
 //! (policy `stop`) or records and passes it (policy `skip`), with topic, partition,
 //! offset, table and source position named; other tables keep replicating.
 #![cfg(feature = "it")]
@@ -107,6 +109,7 @@ async fn skip_policy_records_refused_changes_and_undecodable_records_and_goes_on
         .expect("topic exists");
     let producer: ThreadedProducer<DefaultProducerContext> = rdkafka::ClientConfig::new()
         .set("bootstrap.servers", kit::brokers())
+        .set("message.max.bytes", "4194304")
         .create()
         .expect("producer");
     for part in 0..3 {
@@ -119,6 +122,44 @@ async fn skip_policy_records_refused_changes_and_undecodable_records_and_goes_on
             )
             .map_err(|(e, _)| e)
             .expect("garbage sent");
+    }
+    // Records that parse but must not be applied: a future envelope version, a value
+    // that contradicts its declared type, a chunk without its first part, and a huge
+    // record that is not an envelope at all.
+    let golden = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../schemas/v1/golden/insert-all-types.json"),
+    )
+    .expect("golden record");
+    assert!(golden.starts_with("{\"v\":1,") && golden.contains("\"c_int\":-9223372036854775808"));
+    let future = golden.replacen("{\"v\":1,", "{\"v\":2,", 1);
+    let mistyped = golden.replacen(
+        "\"c_int\":-9223372036854775808",
+        "\"c_int\":\"not a number\"",
+        1,
+    );
+    let huge = vec![b'x'; 3 << 20];
+    let chunk = rdkafka::message::OwnedHeaders::new().insert(rdkafka::message::Header {
+        key: otter_core::chunk::CHUNK_HEADER,
+        value: Some("1/2"),
+    });
+    for (what, payload, headers) in [
+        ("future version", future.as_bytes(), None),
+        ("mistyped", mistyped.as_bytes(), None),
+        ("chunk gap", b"{\"v\":1,".as_slice(), Some(chunk)),
+        ("huge", huge.as_slice(), None),
+    ] {
+        let mut r = BaseRecord::<[u8], [u8]>::to(&topic)
+            .partition(0)
+            .key(b"{\"id\":1}")
+            .payload(payload);
+        if let Some(h) = headers {
+            r = r.headers(h);
+        }
+        producer
+            .send(r)
+            .map_err(|(e, _)| e)
+            .unwrap_or_else(|e| panic!("{what} record sent: {e}"));
     }
     producer.flush(Duration::from_secs(10)).expect("flushed");
     drop(producer);
@@ -148,9 +189,28 @@ async fn skip_policy_records_refused_changes_and_undecodable_records_and_goes_on
     let codes: Vec<&str> = skipped.iter().map(|s| s.4.as_str()).collect();
     assert_eq!(
         codes.iter().filter(|c| **c == "record_undecodable").count(),
-        3,
+        6,
         "{skipped:?}"
     );
+    assert_eq!(
+        codes.iter().filter(|c| **c == "record_chunk_gap").count(),
+        1,
+        "{skipped:?}"
+    );
+    let errors: Vec<String> = target_rows(&format!(
+        "SELECT error FROM otter_it.apply_skipped WHERE pipeline = '{}' AND error_code LIKE 'record_%' ORDER BY id",
+        p.name
+    ))
+    .await
+    .into_iter()
+    .map(mysql_async::from_row)
+    .collect();
+    for needed in ["envelope version 2", "c_int", "chunk", "offset"] {
+        assert!(
+            errors.iter().any(|e| e.contains(needed)),
+            "an undecodable record's error names {needed:?}: {errors:#?}"
+        );
+    }
     let refused = skipped
         .iter()
         .find(|s| s.4 == "value_does_not_fit")
@@ -169,6 +229,60 @@ async fn skip_policy_records_refused_changes_and_undecodable_records_and_goes_on
     )
     .await;
     p.wait_table_in_sync("narrow").await;
+    kill9(&mut apply);
+    kill9(&mut capture);
+}
+
+/// Identifiers that carry SQL (quotes, backticks, semicolons, comments) are data, never
+/// code: a table and columns named like injections replicate exactly, through capture,
+/// the topic name, apply's statements, its bookkeeping and `verify`, and the table the
+/// names try to drop is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identifiers_carrying_sql_are_always_quoted() {
+    let p = Pipeline::new("inject", "on_error = \"stop\"").await;
+    let db = &p.db;
+    let table = "t`; DROP TABLE victim; -- '";
+    let q = |n: &str| format!("`{}`", n.replace('`', "``"));
+    let ddl = format!(
+        "CREATE TABLE {db}.{} (id INT PRIMARY KEY, {} VARCHAR(40), {} INT)",
+        q(table),
+        q("v`); DELETE FROM victim; --"),
+        q("it's \"x\"")
+    );
+    for url in [kit::source_url(), kit::target_url()] {
+        exec(
+            &url,
+            &[
+                &format!("CREATE DATABASE {db}"),
+                &ddl,
+                &format!("CREATE TABLE {db}.victim (id INT PRIMARY KEY)"),
+                &format!("INSERT INTO {db}.victim VALUES (1)"),
+            ],
+        )
+        .await;
+    }
+    let mut capture = p.capture();
+    let mut apply = p.apply();
+    let t = format!("{db}.{}", q(table));
+    exec(
+        &kit::source_url(),
+        &[
+            &format!("INSERT INTO {t} VALUES (1, 'a''; DROP TABLE victim; --', 1), (2, '`b`', 2), (3, 'c', 3)"),
+            &format!("UPDATE {t} SET id = 10 WHERE id = 1"),
+            &format!("DELETE FROM {t} WHERE id = 2"),
+        ],
+    )
+    .await;
+    p.wait_table_in_sync(&regex::escape(table)).await;
+    assert_eq!(
+        count(&format!("SELECT COUNT(*) FROM {t} WHERE id IN (3, 10)")).await,
+        2
+    );
+    assert_eq!(
+        count(&format!("SELECT COUNT(*) FROM {db}.victim")).await,
+        1,
+        "the victim table and its row are untouched"
+    );
     kill9(&mut apply);
     kill9(&mut capture);
 }

@@ -61,12 +61,23 @@ pub struct Control {
 impl Control {
     /// Connects and registers `instance` (failing when ZooKeeper refuses this
     /// process's credentials or the instance id is taken), then follows `pipeline`
-    /// in the background. Unreachable ZooKeeper at start is waited for, with a log
-    /// line saying so.
+    /// in the background. Unreachable ZooKeeper at start, or a connection lost while
+    /// registering, is waited for, with a log line saying so.
     pub async fn start(settings: ZkSettings, instance: Instance) -> Result<Control, CoordError> {
         let pipeline = instance.pipeline.clone();
-        let zk = connect_until_up(&settings).await?;
-        register_until_free(&Topology::new(zk.clone()), &instance).await?;
+        let zk = loop {
+            let zk = connect_until_up(&settings).await?;
+            match register_until_free(&Topology::new(zk.clone()), &instance).await {
+                Ok(()) => break zk,
+                // ZooKeeper went away between connecting and registering (restarted,
+                // say): connect again rather than give up on starting.
+                Err(e) if e.class() == otter_core::ErrorClass::Transient => {
+                    warn!(instance = %instance.instance, error = %e, "cannot register: ZooKeeper connection lost; connecting again");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let (view_tx, view) = watch::channel(View {
             spec: None,
             desired: None,
