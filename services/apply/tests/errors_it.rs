@@ -24,16 +24,21 @@ async fn setup(p: &Pipeline) {
             &format!("CREATE DATABASE {db}"),
             &format!("CREATE TABLE {db}.narrow (id INT PRIMARY KEY, v VARCHAR(20))"),
             &format!("CREATE TABLE {db}.ok (id INT PRIMARY KEY, v VARCHAR(20))"),
+            &format!("CREATE TABLE {db}.missing (id INT PRIMARY KEY, v VARCHAR(20))"),
+            &format!("CREATE TABLE {db}.typed (id INT PRIMARY KEY, v VARCHAR(20))"),
         ],
     )
     .await;
-    // The target's column is too short for one value: strict mode refuses it.
+    // The target's column is too short for one value: strict mode refuses it. And
+    // drift: a column missing on the target, a column of another type.
     exec(
         &tgt,
         &[
             &format!("CREATE DATABASE {db}"),
             &format!("CREATE TABLE {db}.narrow (id INT PRIMARY KEY, v VARCHAR(3))"),
             &format!("CREATE TABLE {db}.ok (id INT PRIMARY KEY, v VARCHAR(20))"),
+            &format!("CREATE TABLE {db}.missing (id INT PRIMARY KEY)"),
+            &format!("CREATE TABLE {db}.typed (id INT PRIMARY KEY, v INT)"),
         ],
     )
     .await;
@@ -59,19 +64,38 @@ async fn a_refused_change_stops_its_partition_and_names_where() {
         &[
             &format!("INSERT INTO {db}.narrow VALUES (1, 'ab'), (2, 'much too long'), (3, 'cd')"),
             &format!("INSERT INTO {db}.ok VALUES (1, 'fine'), (2, 'also fine')"),
+            &format!("INSERT INTO {db}.missing VALUES (1, 'x')"),
+            &format!("INSERT INTO {db}.typed VALUES (1, 'not a number')"),
         ],
     )
     .await;
-    let log = kit::eventually(Duration::from_secs(60), "the partition to stop", || async {
-        let log = p.log("apply.log");
-        Ok(log.contains("partition stopped").then_some(log))
-    })
+    let log = kit::eventually(
+        Duration::from_secs(60),
+        "the partitions to stop",
+        || async {
+            let log = p.log("apply.log");
+            Ok((log.matches("partition stopped").count() >= 3).then_some(log))
+        },
+    )
     .await
     .unwrap_or_else(|e| panic!("{e}\n{}", tail(&p.log("apply.log"), 30)));
-    let line = log
-        .lines()
-        .find(|l| l.contains("partition stopped"))
-        .expect("line");
+    let stopped = |table: &str| {
+        log.lines()
+            .find(|l| l.contains("partition stopped") && l.contains(&format!("table {db}.{table}")))
+            .unwrap_or_else(|| panic!("{table} stopped: {}", tail(&log, 30)))
+            .to_owned()
+    };
+    assert!(
+        stopped("missing").contains("Unknown column"),
+        "{}",
+        stopped("missing")
+    );
+    assert!(
+        stopped("typed").contains("Incorrect integer value"),
+        "{}",
+        stopped("typed")
+    );
+    let line = stopped("narrow");
     for part in [
         format!("topic {}.{db}.narrow partition ", p.prefix),
         " offset ".to_owned(),

@@ -30,19 +30,6 @@ async fn wait_running(p: &Ctl, names: &[&str]) {
     .await;
 }
 
-/// The `host:port` of `instance`'s metrics endpoint, from its registration.
-fn endpoint_of(p: &Ctl, instance: &str) -> String {
-    let nodes: Value = serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
-    nodes
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["instance"] == instance)
-        .and_then(|n| n["metrics"].as_str())
-        .unwrap_or_else(|| panic!("{instance} registers its metrics endpoint: {nodes:#}"))
-        .to_owned()
-}
-
 async fn wait_leader_and_standby(p: &Ctl, names: &[&str]) {
     p.wait_status(
         Duration::from_secs(30),
@@ -371,6 +358,22 @@ async fn bad_definitions_are_refused_with_every_problem_named() {
     let (code, _, err) = p.ctl(&["pipeline", "create", "-f", f.to_str().expect("utf8")]);
     assert_eq!(code, 1);
     assert!(err.contains("source.url: cannot connect"), "{err}");
+    assert!(!p.ok(&["pipeline", "list"]).contains(&p.name));
+    // Wrong credentials are named as such, for the side they concern.
+    let (code, _, err) = p.ctl_with(
+        &[
+            "pipeline",
+            "create",
+            "-f",
+            p.write("good-pw.toml", &good).to_str().expect("utf8"),
+        ],
+        &[(PW_ENV, "not-the-password")],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("source.url") && err.contains("Access denied"),
+        "{err}"
+    );
     assert!(!p.ok(&["pipeline", "list"]).contains(&p.name));
     // The good one passes every check, including connecting to both servers.
     let f = p.write("good.toml", &good);

@@ -23,19 +23,6 @@ async fn source_files() -> Vec<String> {
         .collect()
 }
 
-fn endpoint_of(p: &Ctl, instance: &str) -> String {
-    let nodes: serde_json::Value =
-        serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
-    nodes
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|n| n["instance"] == instance)
-        .and_then(|n| n["metrics"].as_str())
-        .unwrap_or_else(|| panic!("{instance} registers its metrics endpoint: {nodes:#}"))
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_purged_position_stops_capture_with_what_happened_and_how_to_recover() {
     let p = Ctl::new("purged");

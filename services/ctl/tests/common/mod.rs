@@ -382,3 +382,17 @@ pub fn metric(text: &str, name: &str, with: &[&str]) -> f64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
 }
+
+/// The `host:port` of `instance`'s metrics endpoint, from its registration.
+pub fn endpoint_of(p: &Ctl, instance: &str) -> String {
+    let nodes: serde_json::Value =
+        serde_json::from_str(&p.ok(&["-o", "json", "nodes"])).expect("json");
+    nodes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|n| n["instance"] == instance)
+        .and_then(|n| n["metrics"].as_str())
+        .unwrap_or_else(|| panic!("{instance} registers its metrics endpoint: {nodes:#}"))
+        .to_owned()
+}
