@@ -163,6 +163,26 @@ impl Ctx {
     }
 
     fn assign(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        // An assignment always follows a revocation (eager protocol), but once, in a
+        // CI run, a second assignment arrived 120 ms after the first with none: two
+        // workers then read one partition queue and a record's chunk went to the old
+        // one. Whatever the cause, the previous workers end (batch committed) before
+        // the positions are read and new queues split.
+        let previous: Vec<Route> = self.lock().drain().map(|(_, r)| r).collect();
+        if !previous.is_empty() {
+            warn!(
+                partitions = previous.len(),
+                "new assignment without a revocation: releasing the previous partitions first"
+            );
+            for r in &previous {
+                r.released.store(true, Ordering::Release);
+            }
+            self.handle.block_on(async {
+                for r in previous {
+                    let _ = tokio::time::timeout(Duration::from_secs(30), r.task).await;
+                }
+            });
+        }
         let parts: Vec<(String, i32)> = tpl
             .elements()
             .iter()
