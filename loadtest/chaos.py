@@ -8,7 +8,8 @@ that the target equals the source, with no row lost and no row duplicated.
 
 Set-up (not timed): a fresh database `chaos` on the source and the target, a pipeline
 defined with otterctl, two captures (active + hot standby) and two apply instances
-sharing the partitions, all as separate processes of the release build, and two
+sharing the partitions, all as separate processes of the release build (or of
+$OTTER_BIN_DIR: `make test` runs the debug build its tests built), and two
 writer threads running a randomized, seeded workload on the source: every column type,
 multi-table transactions, rolled-back transactions, primary-key shifts, a table
 without a primary key receiving duplicate rows (and deletes of one row of a duplicate
