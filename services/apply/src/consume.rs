@@ -168,18 +168,16 @@ impl Ctx {
         // workers then read one partition queue and a record's chunk went to the old
         // one. Whatever the cause, the previous workers end (batch committed) before
         // the positions are read and new queues split.
-        let previous: Vec<Route> = self.lock().drain().map(|(_, r)| r).collect();
+        let previous = self.release_all();
         if !previous.is_empty() {
             warn!(
                 partitions = previous.len(),
                 "new assignment without a revocation: releasing the previous partitions first"
             );
-            for r in &previous {
-                r.released.store(true, Ordering::Release);
-            }
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
             self.handle.block_on(async {
-                for r in previous {
-                    let _ = tokio::time::timeout(Duration::from_secs(30), r.task).await;
+                for task in previous {
+                    let _ = tokio::time::timeout_at(deadline, task).await;
                 }
             });
         }
@@ -280,16 +278,28 @@ impl Ctx {
     }
 
     fn revoke_all(&self) {
-        let drained: Vec<Route> = self.lock().drain().map(|(_, r)| r).collect();
+        let drained = self.release_all();
         if !drained.is_empty() {
             info!(partitions = drained.len(), "partitions revoked");
         }
-        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
-        for r in drained {
-            r.released.store(true, Ordering::Release);
-            retired.push(r.task);
-        }
+        self.retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(drained);
+    }
+
+    /// Tells every partition worker to end after its batch and forgets the routes;
+    /// returns the workers' tasks.
+    fn release_all(&self) -> Vec<JoinHandle<Outcome>> {
+        let drained: Vec<Route> = self.lock().drain().map(|(_, r)| r).collect();
         self.set_held(&HashMap::new());
+        drained
+            .into_iter()
+            .map(|r| {
+                r.released.store(true, Ordering::Release);
+                r.task
+            })
+            .collect()
     }
 
     fn set_held(&self, routes: &HashMap<Tp, Route>) {

@@ -27,9 +27,9 @@ pub struct Hooks {
     pub held: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
     /// Source time (µs) of the latest committed heartbeat (see `crate::lag`).
     pub beats: Arc<std::sync::atomic::AtomicI64>,
-    /// Set by the control plane when no apply instance of the pipeline holds a
-    /// partition for too long (see `consume::Rejoin`); the consumer leaves and joins
-    /// the group again.
+    /// Set by the group watchdog (`managed::report`) when a partition of the pipeline
+    /// has been held by no live apply instance for too long; the consumer leaves and
+    /// joins the group again.
     pub rejoin: Arc<std::sync::atomic::AtomicBool>,
     /// Every partition of the pipeline's topics, `topic[partition]`, as the broker
     /// last listed them (refreshed by the consumer thread every few seconds).
