@@ -322,10 +322,7 @@ impl Source {
     pub async fn probe(&self) -> Result<Probe, SourceError> {
         let mut conn = self.connect().await?;
         let q = |what| move |source| SourceError::Query { what, source };
-        let files: Vec<(String, u64)> = conn
-            .query("SHOW BINARY LOGS")
-            .await
-            .map_err(q("reading SHOW BINARY LOGS"))?;
+        let files = binlog_files(&mut conn).await?;
         let now: Option<f64> = conn
             .query_first("SELECT CAST(UNIX_TIMESTAMP(NOW(6)) AS DOUBLE)")
             .await
@@ -561,14 +558,11 @@ impl Source {
 /// server itself would only say it cannot find the file). Files of one server share a
 /// base name and a zero-padded sequence number, so names sort in binlog order.
 async fn check_not_purged(conn: &mut Conn, from: &SourcePos) -> Result<(), SourceError> {
-    let files: Vec<mysql_async::Row> =
-        conn.query("SHOW BINARY LOGS")
-            .await
-            .map_err(|source| SourceError::Query {
-                what: "reading SHOW BINARY LOGS",
-                source,
-            })?;
-    let names: Vec<String> = files.iter().filter_map(|r| r.get::<String, _>(0)).collect();
+    let names: Vec<String> = binlog_files(conn)
+        .await?
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     match names.first() {
         Some(oldest)
             if !names.contains(&from.file)
@@ -584,6 +578,22 @@ async fn check_not_purged(conn: &mut Conn, from: &SourcePos) -> Result<(), Sourc
         }
         _ => Ok(()),
     }
+}
+
+/// `SHOW BINARY LOGS`: names and sizes, oldest first. Read by position, not as a
+/// fixed tuple: MySQL 8 adds an `Encrypted` column.
+async fn binlog_files(conn: &mut Conn) -> Result<Vec<(String, u64)>, SourceError> {
+    let rows: Vec<mysql_async::Row> =
+        conn.query("SHOW BINARY LOGS")
+            .await
+            .map_err(|source| SourceError::Query {
+                what: "reading SHOW BINARY LOGS",
+                source,
+            })?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| Some((r.get::<String, _>(0)?, r.get::<u64, _>(1)?)))
+        .collect())
 }
 
 fn base(file: &str) -> &str {
