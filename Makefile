@@ -7,7 +7,7 @@ IT_ENV := OTTER_IT_MYSQL_URL=mysql://otter:otter@127.0.0.1:3307 \
           OTTER_IT_TARGET_URL=mysql://otter:otter@127.0.0.1:3308 \
           OTTER_IT_BROKERS=127.0.0.1:9092 \
           OTTER_IT_ZK=127.0.0.1:2181 \
-          OTTER_IT_TANSU=$${OTTER_TOOLS:-$$HOME/.cache/otter/tools}/tansu-0.6.0/bin/tansu
+          OTTER_IT_TANSU=$(shell bash -c '. infra/lib.sh && echo "$$TANSU_BIN"')
 IT_FEATURES := otter-capture/it,otter-coord/it,otter-apply/it,otter-ctl/it
 TEST_THREADS ?= 2
 # The short chaos run of `make test` (debug build, the one the tests built): fixed
