@@ -144,6 +144,8 @@ pub struct Worker {
     partition: i32,
     stored: Option<Stored>,
     reasm: Reassembler,
+    /// This partition's decoder (its schema cache serves one table).
+    decoder: codec::Decoder,
     chunk_start: i64,
     abandoned_seen: u64,
     warned_duplicates: bool,
@@ -178,6 +180,7 @@ impl Worker {
             partition,
             stored,
             reasm: Reassembler::default(),
+            decoder: codec::Decoder::default(),
             chunk_start: 0,
             abandoned_seen: 0,
             warned_duplicates: false,
@@ -325,7 +328,7 @@ impl Worker {
             .fetch_add(value.len(), Ordering::Relaxed);
         if r.chunk.is_none() && !self.reasm.pending(self.partition) {
             // The common case: a whole record, decoded in place (no reassembly copy).
-            let (rec, epoch) = decode(&value);
+            let (rec, epoch) = decode(&mut self.decoder, &value);
             items.push(Item {
                 first: r.offset,
                 last: r.offset,
@@ -347,7 +350,7 @@ impl Worker {
             .push(self.partition, r.offset, r.chunk.as_deref(), &value)
         {
             Ok(Some(whole)) => {
-                let (rec, epoch) = decode(&whole);
+                let (rec, epoch) = decode(&mut self.decoder, &whole);
                 items.push(Item {
                     first,
                     last: r.offset,
@@ -754,16 +757,12 @@ fn admit_epoch(highest: &mut i64, epoch: Option<i64>) -> bool {
 }
 
 /// A record and the epoch of the capture leader that published it.
-fn decode(value: &[u8]) -> (Result<Record, RecordError>, Option<i64>) {
-    match codec::decode_with_epoch(value) {
-        Ok((rec, epoch)) => {
-            if let Record::Change { event, .. } = &rec {
-                if let Err(e) = event.check() {
-                    return (Err(e.into()), epoch);
-                }
-            }
-            (Ok(rec), epoch)
-        }
+fn decode(
+    decoder: &mut codec::Decoder,
+    value: &[u8],
+) -> (Result<Record, RecordError>, Option<i64>) {
+    match decoder.decode_with_epoch(value) {
+        Ok((rec, epoch)) => (Ok(rec), epoch),
         Err(e) => (Err(e.into()), None),
     }
 }

@@ -245,7 +245,14 @@ async fn sessions(
 ) -> Result<Summary, CaptureError> {
     let mut backoff = cfg.capture.retry_ms;
     loop {
+        let started = std::time::Instant::now();
         let result = session(cfg, source, metrics, shutdown, stop_at.as_ref(), authority).await;
+        // A session that ran a while was a recovery, not a failure loop: the next
+        // failure waits the base delay again (chaos round 15 of seed 11 waited 8 s after
+        // its fifth broker restart).
+        if started.elapsed() > BACKOFF_RESET_AFTER {
+            backoff = cfg.capture.retry_ms;
+        }
         match result {
             Ok(summary) => return Ok(summary),
             Err(e) => {
@@ -284,6 +291,9 @@ async fn sessions(
         }
     }
 }
+
+/// A session that lasted this long resets the retry backoff.
+const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(30);
 
 struct Start {
     pos: SourcePos,

@@ -448,6 +448,29 @@ pub fn decode(value: &[u8]) -> Result<Record, CodecError> {
 /// [`decode`], also returning `source.epoch`: the election epoch of the capture that
 /// published the record (absent from a standalone capture's records).
 pub fn decode_with_epoch(value: &[u8]) -> Result<(Record, Option<i64>), CodecError> {
+    Decoder::default().decode_with_epoch(value)
+}
+
+/// A decoder for a stream of records (one partition's): the fast typed path of
+/// [`typed`] with its schema cache, falling back to [`decode_reference`] for anything
+/// it refuses, so that decoder's errors and accepted set are this one's.
+#[derive(Default)]
+pub struct Decoder {
+    fast: typed::Fast,
+}
+
+impl Decoder {
+    pub fn decode_with_epoch(&mut self, value: &[u8]) -> Result<(Record, Option<i64>), CodecError> {
+        match self.fast.decode(value) {
+            Ok(decoded) => Ok(decoded),
+            Err(typed::Refused) => decode_reference(value),
+        }
+    }
+}
+
+/// The reference decoder: the record parsed as a JSON tree and read field by field.
+/// Slower than [`Decoder`], and the definition of what a valid record is.
+pub fn decode_reference(value: &[u8]) -> Result<(Record, Option<i64>), CodecError> {
     let json: Json = serde_json::from_slice(value).map_err(CodecError::NotJson)?;
     let m = json.as_object().ok_or_else(|| field("(envelope)"))?;
     let v = get_u64(m, "v")?;
@@ -632,15 +655,94 @@ fn decode_row(
     Ok(Some(row))
 }
 
-fn as_str(j: &Json) -> Result<&str, String> {
-    j.as_str()
-        .ok_or_else(|| format!("expected a string, found {j}"))
+/// One JSON value as the per-type decoding sees it: scalars by value (borrowed
+/// strings), arrays and objects as a tree (only JSON and VECTOR columns take those).
+/// Both decoders hand values over in this form, so one function, [`decode_scalar`],
+/// says what every column type accepts.
+#[derive(Debug, Clone)]
+pub(crate) enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    /// A negative integer (non-negative ones are always `UInt`).
+    Int(i64),
+    UInt(u64),
+    Float(f64),
+    Str(&'a str),
+    Tree(&'a Json),
 }
 
-fn as_f64(j: &Json) -> Result<f64, String> {
-    j.as_f64()
-        .filter(|_| j.is_number())
-        .ok_or_else(|| format!("expected a number, found {j}"))
+impl<'a> Scalar<'a> {
+    pub(crate) fn of(j: &'a Json) -> Scalar<'a> {
+        match j {
+            Json::Null => Scalar::Null,
+            Json::Bool(b) => Scalar::Bool(*b),
+            Json::Number(n) => {
+                if let Some(u) = n.as_u64() {
+                    Scalar::UInt(u)
+                } else if let Some(i) = n.as_i64() {
+                    Scalar::Int(i)
+                } else {
+                    Scalar::Float(n.as_f64().unwrap_or(f64::NAN))
+                }
+            }
+            Json::String(s) => Scalar::Str(s),
+            Json::Array(_) | Json::Object(_) => Scalar::Tree(j),
+        }
+    }
+
+    /// An integer as a deserializer reports it, normalized like [`Scalar::of`].
+    pub(crate) fn int(i: i64) -> Scalar<'a> {
+        match u64::try_from(i) {
+            Ok(u) => Scalar::UInt(u),
+            Err(_) => Scalar::Int(i),
+        }
+    }
+
+    fn as_i64(&self) -> Option<i64> {
+        match *self {
+            Scalar::Int(i) => Some(i),
+            Scalar::UInt(u) => i64::try_from(u).ok(),
+            _ => None,
+        }
+    }
+
+    fn as_u64(&self) -> Option<u64> {
+        match *self {
+            Scalar::UInt(u) => Some(u),
+            _ => None,
+        }
+    }
+
+    fn as_f64(&self) -> Result<f64, String> {
+        match *self {
+            Scalar::Int(i) => Ok(i as f64),
+            Scalar::UInt(u) => Ok(u as f64),
+            Scalar::Float(x) => Ok(x),
+            _ => Err(format!("expected a number, found {self}")),
+        }
+    }
+
+    fn as_str(&self) -> Result<&'a str, String> {
+        match *self {
+            Scalar::Str(s) => Ok(s),
+            _ => Err(format!("expected a string, found {self}")),
+        }
+    }
+}
+
+impl std::fmt::Display for Scalar<'_> {
+    /// The value as JSON text (for error messages).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            Scalar::Null => f.write_str("null"),
+            Scalar::Bool(b) => write!(f, "{b}"),
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::UInt(u) => write!(f, "{u}"),
+            Scalar::Float(x) => write!(f, "{}", Json::from(x)),
+            Scalar::Str(s) => write!(f, "{}", Json::from(s)),
+            Scalar::Tree(j) => write!(f, "{j}"),
+        }
+    }
 }
 
 fn narrow(x: f64) -> Result<f32, String> {
@@ -654,7 +756,11 @@ fn narrow(x: f64) -> Result<f32, String> {
 
 /// Decodes the JSON form of one value of a `kind` column.
 pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
-    if j.is_null() {
+    decode_scalar(Scalar::of(j), kind)
+}
+
+pub(crate) fn decode_scalar(j: Scalar<'_>, kind: ColumnKind) -> Result<Value, String> {
+    if let Scalar::Null = j {
         return Ok(Value::Null);
     }
     let text_err = |e: crate::value::TextFormError| e.to_string();
@@ -667,20 +773,20 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
             j.as_u64()
                 .ok_or_else(|| format!("expected an unsigned integer, found {j}"))?,
         ),
-        ColumnKind::Float => Value::Float(narrow(as_f64(j)?)?),
-        ColumnKind::Double => Value::Double(as_f64(j)?),
+        ColumnKind::Float => Value::Float(narrow(j.as_f64()?)?),
+        ColumnKind::Double => Value::Double(j.as_f64()?),
         ColumnKind::Decimal => {
-            let s = as_str(j)?;
+            let s = j.as_str()?;
             if !is_decimal_text(s) {
                 return Err(format!("`{s}` is not a decimal"));
             }
             Value::Decimal(s.to_owned())
         }
-        ColumnKind::Date => Value::Date(Date::parse(as_str(j)?).map_err(text_err)?),
-        ColumnKind::DateTime => Value::DateTime(DateTime::parse(as_str(j)?).map_err(text_err)?),
-        ColumnKind::Time => Value::Time(Time::parse(as_str(j)?).map_err(text_err)?),
+        ColumnKind::Date => Value::Date(Date::parse(j.as_str()?).map_err(text_err)?),
+        ColumnKind::DateTime => Value::DateTime(DateTime::parse(j.as_str()?).map_err(text_err)?),
+        ColumnKind::Time => Value::Time(Time::parse(j.as_str()?).map_err(text_err)?),
         ColumnKind::Timestamp => {
-            let s = as_str(j)?;
+            let s = j.as_str()?;
             Value::Timestamp(
                 parse_timestamp_iso(s).ok_or_else(|| format!("`{s}` is not a timestamp"))?,
             )
@@ -690,18 +796,18 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
                 .and_then(|y| u16::try_from(y).ok())
                 .ok_or_else(|| format!("expected a year, found {j}"))?,
         ),
-        ColumnKind::Text => Value::Text(as_str(j)?.to_owned()),
-        ColumnKind::Enum => Value::Enum(as_str(j)?.to_owned()),
+        ColumnKind::Text => Value::Text(j.as_str()?.to_owned()),
+        ColumnKind::Enum => Value::Enum(j.as_str()?.to_owned()),
         ColumnKind::Bytes => Value::Bytes(
-            B64.decode(as_str(j)?)
+            B64.decode(j.as_str()?)
                 .map_err(|e| format!("bad base64: {e}"))?,
         ),
         ColumnKind::Geometry => Value::Geometry(
-            B64.decode(as_str(j)?)
+            B64.decode(j.as_str()?)
                 .map_err(|e| format!("bad base64: {e}"))?,
         ),
         ColumnKind::Set => {
-            let s = as_str(j)?;
+            let s = j.as_str()?;
             Value::Set(if s.is_empty() {
                 Vec::new()
             } else {
@@ -713,8 +819,8 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
                 .ok_or_else(|| format!("expected an unsigned integer, found {j}"))?,
         ),
         ColumnKind::Json => match j {
-            Json::String(s) => Value::Json(s.clone()),
-            Json::Object(o) => {
+            Scalar::Str(s) => Value::Json(s.to_owned()),
+            Scalar::Tree(Json::Object(o)) => {
                 let ops = o
                     .get("json_diff")
                     .and_then(Json::as_array)
@@ -746,15 +852,17 @@ pub fn decode_value(j: &Json, kind: ColumnKind) -> Result<Value, String> {
             }
             _ => return Err(format!("expected JSON text, found {j}")),
         },
-        ColumnKind::Vector => Value::Vector(
-            j.as_array()
-                .ok_or_else(|| format!("expected an array, found {j}"))?
-                .iter()
-                .map(|x| narrow(as_f64(x)?))
-                .collect::<Result<_, _>>()?,
-        ),
+        ColumnKind::Vector => match j {
+            Scalar::Tree(Json::Array(xs)) => Value::Vector(
+                xs.iter()
+                    .map(|x| narrow(Scalar::of(x).as_f64()?))
+                    .collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(format!("expected an array, found {j}")),
+        },
     })
 }
 
 #[cfg(test)]
 mod tests;
+mod typed;

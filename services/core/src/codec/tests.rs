@@ -192,6 +192,216 @@ proptest! {
     }
 }
 
+/// Leaves put in place of a node by [`mutated`]: each a type or form some field may
+/// not accept.
+const LEAVES: &[&str] = &[
+    "null",
+    "0",
+    "-0",
+    "-1",
+    "1.5",
+    "1e3",
+    "255",
+    "256",
+    "18446744073709551615",
+    "-9223372036854775808",
+    "\"\"",
+    "\"x\"",
+    "\"\\u0063\"",
+    "\"int\"",
+    "\"2024-02-29\"",
+    "true",
+    "[]",
+    "{}",
+    "[1,2,3,4]",
+    "{\"json_diff\":[]}",
+];
+
+/// `json` with the node at `pick` (in document order) replaced by `leaf`, or removed
+/// from its object when `remove`.
+fn mutated(json: &Json, pick: usize, leaf: &str, remove: bool) -> Json {
+    fn walk(j: &mut Json, n: &mut usize, pick: usize, leaf: &Json, remove: bool) -> bool {
+        match j {
+            Json::Object(m) => {
+                let keys: Vec<String> = m.keys().cloned().collect();
+                for k in keys {
+                    if *n == pick {
+                        if remove {
+                            m.shift_remove(&k);
+                        } else {
+                            m.insert(k, leaf.clone());
+                        }
+                        return true;
+                    }
+                    *n += 1;
+                    if walk(m.get_mut(&k).expect("key"), n, pick, leaf, remove) {
+                        return true;
+                    }
+                }
+                false
+            }
+            Json::Array(a) => {
+                for x in a.iter_mut() {
+                    if *n == pick {
+                        *x = leaf.clone();
+                        return true;
+                    }
+                    *n += 1;
+                    if walk(x, n, pick, leaf, remove) {
+                        return true;
+                    }
+                }
+                false
+            }
+            _ => false,
+        }
+    }
+    let mut j = json.clone();
+    let leaf: Json = serde_json::from_str(leaf).expect("leaf");
+    walk(&mut j, &mut 0, pick, &leaf, remove);
+    j
+}
+
+/// The fast decoder's answer is the reference decoder's: what it accepts, the
+/// reference accepts and decodes the same; the `Decoder` (fast path, cache, fallback)
+/// answers exactly as the reference does, also right after a record that filled its
+/// schema cache.
+fn assert_same_as_reference(prev: &[u8], bytes: &[u8]) -> Result<(), TestCaseError> {
+    let reference = decode_reference(bytes);
+    if let Ok(fast) = typed::Fast::default().decode(bytes) {
+        let reference = reference.as_ref().map_err(|e| {
+            TestCaseError::fail(format!(
+                "fast path accepted what the reference refuses ({e}): {}",
+                String::from_utf8_lossy(bytes)
+            ))
+        })?;
+        prop_assert_eq!(&fast, reference);
+    }
+    let mut d = Decoder::default();
+    let _ = d.decode_with_epoch(prev);
+    let via_cache = d.decode_with_epoch(bytes);
+    match (&via_cache, &reference) {
+        (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+        (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+        _ => {
+            return Err(TestCaseError::fail(format!(
+                "decoder {via_cache:?} vs reference {reference:?} on {}",
+                String::from_utf8_lossy(bytes)
+            )))
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn fast_decoder_agrees_with_the_reference_on_mutated_records(
+        ev in event_strategy(),
+        pick in 0usize..200,
+        leaf in proptest::sample::select(LEAVES),
+        remove: bool,
+        epoch in proptest::option::of(0i64..5),
+    ) {
+        let mut out = Vec::new();
+        encode_change_as(&mut out, &ev, 0, 1, epoch).expect("encodes");
+        // What this build writes always takes the fast path.
+        let fast = typed::Fast::default().decode(&out);
+        prop_assert!(fast.is_ok(), "fast path refused {}", String::from_utf8_lossy(&out));
+        assert_same_as_reference(b"", &out)?;
+        let json: Json = serde_json::from_slice(&out).expect("json");
+        let bad = serde_json::to_vec(&mutated(&json, pick, leaf, remove)).expect("json");
+        assert_same_as_reference(&out, &bad)?;
+    }
+
+    #[test]
+    fn fast_decoder_agrees_with_the_reference_on_flipped_bytes(
+        ev in event_strategy(), at in any::<usize>(), byte: u8,
+    ) {
+        let mut out = Vec::new();
+        encode_change(&mut out, &ev, 0, 1).expect("encodes");
+        let good = out.clone();
+        let i = at % out.len();
+        out[i] = byte;
+        assert_same_as_reference(&good, &out)?;
+    }
+}
+
+#[test]
+fn fast_decoder_leaves_odd_but_valid_json_to_the_reference() {
+    let mut good = Vec::new();
+    encode_change(&mut good, &sample(), 0, 1).expect("encodes");
+    let text = String::from_utf8(good.clone()).expect("utf8");
+    let cases = [
+        // A repeated field: the reference takes the last one.
+        text.replacen("\"op\":\"c\"", "\"op\":\"u\",\"op\":\"c\"", 1),
+        // A repeated column in an image, a repeated column in `types`.
+        text.replacen("\"after\":{", "\"after\":{\"id\":1,", 1),
+        text.replacen("\"types\":{", "\"types\":{\"id\":\"text\",", 1),
+        // Escapes where the fast path borrows strings.
+        text.replacen("\"op\":\"c\"", "\"op\":\"\\u0063\"", 1),
+        text.replacen("\"db\":\"shop\"", "\"db\":\"sh\\u006fp\"", 1),
+        // `null` where a field may be absent but must then hold a value.
+        text.replacen("\"gtid\":\"0-1-5\"", "\"gtid\":null", 1),
+        text.replacen(
+            "\"schema_version\"",
+            "\"generated\":null,\"schema_version\"",
+            1,
+        ),
+        text.replacen("\"order\":", "\"epoch\":null,\"order\":", 1),
+        // An envelope, or a block of it, as an array.
+        format!("[{text}]"),
+        text.replacen("\"transaction\":{", "\"transaction\":[{", 1)
+            .replacen("},\"types\"", "}],\"types\"", 1),
+        // Fields in another order, unknown fields, whitespace.
+        format!("{{\"extra\":[1,{{}}], {} }}", &text[1..text.len() - 1]),
+    ];
+    for case in &cases {
+        assert_same_as_reference(&good, case.as_bytes()).expect(case);
+    }
+    // The escaped forms decode; the repeated `op` takes the last value, as JSON
+    // readers do.
+    assert!(Decoder::default()
+        .decode_with_epoch(cases[0].as_bytes())
+        .is_ok());
+    assert!(Decoder::default()
+        .decode_with_epoch(cases[3].as_bytes())
+        .is_ok());
+}
+
+#[test]
+fn the_schema_cache_follows_a_schema_change_of_the_same_table() {
+    let mut d = Decoder::default();
+    let ev = sample();
+    let mut a = Vec::new();
+    encode_change(&mut a, &ev, 0, 1).expect("encodes");
+    let mut wider = ev.clone();
+    let mut schema = (*wider.schema).clone();
+    schema.columns.push(Column {
+        name: "note".into(),
+        kind: ColumnKind::Text,
+        generated: true,
+    });
+    schema.version = 2;
+    wider.schema = Arc::new(schema);
+    wider
+        .after
+        .as_mut()
+        .expect("after")
+        .push(Some(Value::Text("n".into())));
+    let mut b = Vec::new();
+    encode_change(&mut b, &wider, 0, 1).expect("encodes");
+    for (bytes, want) in [(&a, &ev), (&b, &wider), (&a, &ev)] {
+        let (rec, _) = d.decode_with_epoch(bytes).expect("decodes");
+        assert_eq!(
+            rec,
+            Record::Change {
+                event: want.clone(),
+                part: 0
+            }
+        );
+    }
+}
+
 fn sample() -> ChangeEvent {
     let schema = Arc::new(TableSchema {
         table: TableId::new("shop", "orders"),
