@@ -547,6 +547,38 @@ def scrape_lag():
     return float(m.group(1)) if m else None
 
 
+# Histograms scraped at the start and end of each steady phase: their means over the
+# phase say where the lag goes (capture: commit read -> broker ack; apply: per batch).
+STAGES = [("capture", 1, "otter_capture_publish_seconds"), ("apply", 0, "otter_apply_commit_seconds"),
+          ("apply", 0, "otter_apply_batch_events"), ("apply", 0, "otter_apply_statement_seconds")]
+
+
+def scrape_stages():
+    """{metric: (sum, count)} over every label set; missing metrics are absent."""
+    got = {}
+    for _svc, offset, name in STAGES:
+        try:
+            text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT + offset}/metrics", timeout=1).read().decode()
+        except OSError:
+            continue
+        total = [0.0, 0.0]
+        for i, part in enumerate(("sum", "count")):
+            for m in re.finditer(rf"(?m)^{name}_{part}(?:\{{[^}}]*\}})? ([0-9.eE+-]+)$", text):
+                total[i] += float(m.group(1))
+        got[name] = tuple(total)
+    return got
+
+
+def stage_means(before, after, secs):
+    """Per metric: the mean over the phase and the count per second."""
+    out = {}
+    for name, (s1, c1) in after.items():
+        s0, c0 = before.get(name, (0.0, 0.0))
+        if c1 > c0:
+            out[name] = dict(mean=round((s1 - s0) / (c1 - c0), 4), per_sec=round((c1 - c0) / secs, 1))
+    return out
+
+
 def pct(values, p):
     if not values:
         return None
@@ -579,6 +611,7 @@ def steady_state(args, out, stamp):
         tps = max(1, round(r / 4))  # oltp_write_only: 4 row changes per transaction
         log(f"  {r} rows/s ({tps} transactions/s) for {args.steady_secs} s")
         n0 = rows_changed(SOURCE)
+        stages0 = scrape_stages()
         t_begin = time.monotonic()
         done = threading.Event()
         sb = threading.Thread(target=lambda: (sysbench("oltp_write_only", "run", tables=8, table_size=size,
@@ -592,7 +625,11 @@ def steady_state(args, out, stamp):
         sb.join()
         t_end = time.monotonic()
         achieved = (rows_changed(SOURCE) - n0) / (t_end - t_begin)
-        phases.append(dict(rate=r, achieved=round(achieved), begin=t_begin - t_probe0, end=t_end - t_probe0))
+        stages = stage_means(stages0, scrape_stages(), t_end - t_begin)
+        log("    stages: " + "; ".join(f"{k.replace('otter_', '')} mean {v['mean']} ({v['per_sec']}/s)"
+                                       for k, v in stages.items()))
+        phases.append(dict(rate=r, achieved=round(achieved), begin=t_begin - t_probe0, end=t_end - t_probe0,
+                           stages=stages))
         time.sleep(2)
     hb.stop()
     final = hb.seq
@@ -610,7 +647,8 @@ def steady_state(args, out, stamp):
                   apply_cpu_secs=round(app.cpu(), 2), apply_rss_mib=round(app.rss_mib(), 1),
                   series={k: [(round(t, 3), round(v, 4)) for t, v in p.samples] for k, p in probes.items()})
     for ph in phases:
-        row = dict(rate=ph["rate"], achieved=ph["achieved"], begin=round(ph["begin"], 1), end=round(ph["end"], 1))
+        row = dict(rate=ph["rate"], achieved=ph["achieved"], begin=round(ph["begin"], 1), end=round(ph["end"], 1),
+                   stages=ph["stages"])
         for k, p in probes.items():
             lags = [v for t, v in p.samples if ph["begin"] <= t <= ph["end"]]
             row[k] = dict(samples=len(lags), p50_ms=ms(pct(lags, 50)), p99_ms=ms(pct(lags, 99)),
