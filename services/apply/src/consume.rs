@@ -480,6 +480,11 @@ pub fn consumer(
             "queued.max.messages.kbytes",
             cfg.apply.prefetch_kbytes.to_string(),
         )
+        // A partition whose prefetch queue is full is fetched again only after this
+        // (librdkafka's default is 1 s): with large rows the queue fills in one fetch,
+        // and the worker drained it long before the second ran out (the `wide` bench
+        // applied ~600 rows in pulses one second apart).
+        .set("fetch.queue.backoff.ms", "10")
         .create_with_context(ctx)
         .map(Arc::new)
         .map_err(ServiceError::Consumer)

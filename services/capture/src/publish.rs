@@ -484,6 +484,13 @@ impl Publisher {
         self.poll_acked()
     }
 
+    /// Resolves once a delivery report has arrived (one may be pending already); owns
+    /// what it needs, so it can wait beside a borrow of the publisher.
+    pub fn delivered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let acks = self.acks.clone();
+        async move { acks.notify.notified().await }
+    }
+
     /// Moves the acknowledged point over every record already acknowledged, without
     /// waiting; fails on the first failed delivery.
     pub fn poll_acked(&mut self) -> Result<(), PublishError> {

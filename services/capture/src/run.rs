@@ -538,6 +538,9 @@ async fn session(
                     counted.report(&decoder, &publisher, metrics, pipeline);
                     read.flush();
                 }
+                // Acknowledgements are taken in as they arrive (not only at the tick),
+                // so `otter_capture_publish_seconds` measures the broker, not the tick.
+                _ = publisher.delivered() => publisher.poll_acked()?,
                 ev = stream.next() => {
                     let ev = ev?;
                     read.bytes += ev.bytes.len() as u64;
