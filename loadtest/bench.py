@@ -416,9 +416,16 @@ def wait_for_topics(cap, tables, timeout=30):
     serve (see loadtest/README.md); the capture's time still counts from its start."""
     t0 = time.monotonic()
     while cap.alive() and time.monotonic() - t0 < timeout:
+        ready = 0
         with open(cap.log, errors="replace") as f:
-            if sum("topic ready" in line for line in f) >= tables:
-                return
+            for line in f:
+                if "topic ready" in line:
+                    ready += 1
+                elif "topics of the captured tables ready" in line:  # created together at start
+                    m = re.search(r"topics=(\d+)", line)
+                    ready += int(m.group(1)) if m else 0
+        if ready >= tables:
+            return
         time.sleep(0.02)
 
 

@@ -186,13 +186,14 @@ impl Ctx {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect();
+        let Some(mut all) = self.load_stored() else {
+            // Shutting down: take nothing.
+            let _ = consumer.assign(&TopicPartitionList::new());
+            return;
+        };
         let mut starts = Vec::with_capacity(parts.len());
         for (topic, partition) in &parts {
-            let Some(stored) = self.load_stored(topic, *partition) else {
-                // Shutting down: take nothing.
-                let _ = consumer.assign(&TopicPartitionList::new());
-                return;
-            };
+            let stored = all.remove(&(topic.clone(), *partition));
             let offset = stored
                 .as_ref()
                 .map_or(Offset::Beginning, |s| Offset::Offset(s.next_offset));
@@ -257,19 +258,18 @@ impl Ctx {
     }
 
     /// The target's stored position, retried until it can be read; `None` on shutdown.
-    fn load_stored(&self, topic: &str, partition: i32) -> Option<Option<Stored>> {
+    /// Every stored position of the pipeline (retried until read; None when shutting
+    /// down).
+    fn load_stored(&self) -> Option<HashMap<(String, i32), Stored>> {
         let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
         loop {
             if *self.shared.shutdown.borrow() {
                 return None;
             }
-            match self
-                .handle
-                .block_on(self.shared.target.load(topic, partition))
-            {
+            match self.handle.block_on(self.shared.target.load_all()) {
                 Ok(s) => return Some(s),
                 Err(e) => {
-                    warn!(topic, partition, error = %chain(&e), "cannot read the stored position from the target, retrying");
+                    warn!(error = %chain(&e), "cannot read the stored positions from the target, retrying");
                     std::thread::sleep(delay);
                     delay = (delay * 2).min(Duration::from_secs(10));
                 }
