@@ -487,16 +487,6 @@ async fn session(
     if let Authority::Leader { epoch, .. } = authority {
         publisher.set_epoch(*epoch);
     }
-    // Every captured table's topic now, in a few requests, rather than one by one as
-    // each table's first change arrives (tables created later still are).
-    publisher
-        .ensure_topics(
-            shapes
-                .keys()
-                .map(|t| otter_core::topic::topic_for(&cfg.kafka.topic_prefix, t))
-                .collect(),
-        )
-        .await?;
     let pipeline = cfg.pipeline.as_str();
     publisher.observe_latency(metrics.publish_seconds.with_label_values(&[pipeline]));
     // Reads are tallied here and handed to the counters at each tick.
