@@ -189,6 +189,16 @@ pub struct Publisher {
     pub acked_stats: PublishStats,
 }
 
+/// Resolves [`DeliverySignal::arrived`] once a delivery report has come in since the
+/// last time (one may be pending already).
+pub struct DeliverySignal(Arc<Acks>);
+
+impl DeliverySignal {
+    pub async fn arrived(&self) {
+        self.0.notify.notified().await
+    }
+}
+
 impl Publisher {
     pub fn new(cfg: &KafkaConfig, max_in_flight: usize) -> Result<Publisher, PublishError> {
         let mut cc = ClientConfig::new();
@@ -313,36 +323,24 @@ impl Publisher {
 
     /// The partition count the broker lists for `topic` (0 when it lists none).
     async fn partition_count(&self, topic: &str) -> Result<i32, PublishError> {
-        let listed = self.partition_counts(Some(topic)).await?;
-        Ok(listed.get(topic).copied().unwrap_or(0))
-    }
-
-    /// Partition counts the broker lists, of `topic` or (None) of every topic.
-    async fn partition_counts(
-        &self,
-        topic: Option<&str>,
-    ) -> Result<HashMap<String, i32>, PublishError> {
         let producer = self.producer.clone();
-        let name = topic.map(str::to_owned);
-        let what = topic.unwrap_or("(all topics)").to_owned();
+        let name = topic.to_owned();
         tokio::task::spawn_blocking(move || {
             let md = producer
                 .client()
-                .fetch_metadata(name.as_deref(), Duration::from_secs(10))?;
+                .fetch_metadata(Some(&name), Duration::from_secs(10))?;
             Ok::<_, KafkaError>(
                 md.topics()
-                    .iter()
-                    .filter(|t| t.error().is_none())
-                    .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
-                    .collect(),
+                    .first()
+                    .map_or(0, |t| t.partitions().len() as i32),
             )
         })
         .await
         .map_err(|_| PublishError::MetadataTask {
-            topic: what.clone(),
+            topic: topic.to_owned(),
         })?
         .map_err(|source| PublishError::Metadata {
-            topic: what,
+            topic: topic.to_owned(),
             source,
         })
     }
@@ -496,11 +494,10 @@ impl Publisher {
         self.poll_acked()
     }
 
-    /// Resolves once a delivery report has arrived (one may be pending already); owns
-    /// what it needs, so it can wait beside a borrow of the publisher.
-    pub fn delivered(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
-        let acks = self.acks.clone();
-        async move { acks.notify.notified().await }
+    /// What a session loop waits on for delivery reports, beside its borrows of the
+    /// publisher; taken once per session, not per event.
+    pub fn delivery_signal(&self) -> DeliverySignal {
+        DeliverySignal(self.acks.clone())
     }
 
     /// Moves the acknowledged point over every record already acknowledged, without

@@ -526,6 +526,7 @@ async fn session(
         pipeline.to_owned(),
     );
     let mut counted = Counted::default();
+    let delivered = publisher.delivery_signal();
     let result: Result<(), CaptureError> = async {
         loop {
             tokio::select! {
@@ -540,7 +541,7 @@ async fn session(
                 }
                 // Acknowledgements are taken in as they arrive (not only at the tick),
                 // so `otter_capture_publish_seconds` measures the broker, not the tick.
-                _ = publisher.delivered() => publisher.poll_acked()?,
+                _ = delivered.arrived() => publisher.poll_acked()?,
                 ev = stream.next() => {
                     let ev = ev?;
                     read.bytes += ev.bytes.len() as u64;
