@@ -257,9 +257,8 @@ impl Ctx {
         );
     }
 
-    /// The target's stored position, retried until it can be read; `None` on shutdown.
-    /// Every stored position of the pipeline (retried until read; None when shutting
-    /// down).
+    /// Every stored position of the pipeline, retried until it can be read; `None` on
+    /// shutdown.
     fn load_stored(&self) -> Option<HashMap<(String, i32), Stored>> {
         let mut delay = Duration::from_millis(self.shared.tuning.retry_ms.max(1));
         loop {
