@@ -390,6 +390,16 @@ fn the_schema_cache_follows_a_schema_change_of_the_same_table() {
         .push(Some(Value::Text("n".into())));
     let mut b = Vec::new();
     encode_change(&mut b, &wider, 0, 1).expect("encodes");
+    // The same schema bytes twice: the second record shares the first one's schema.
+    let schema_of = |d: &mut Decoder, bytes: &[u8]| match d.decode_with_epoch(bytes) {
+        Ok((Record::Change { event, .. }, _)) => event.schema,
+        other => panic!("not a change: {other:?}"),
+    };
+    let first = schema_of(&mut d, &a);
+    assert!(
+        Arc::ptr_eq(&first, &schema_of(&mut d, &a)),
+        "schema cache not reused"
+    );
     for (bytes, want) in [(&a, &ev), (&b, &wider), (&a, &ev)] {
         let (rec, _) = d.decode_with_epoch(bytes).expect("decodes");
         assert_eq!(

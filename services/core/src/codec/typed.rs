@@ -235,7 +235,7 @@ struct Types<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
 impl<'a> Types<'a> {
     fn parse(text: &'a str) -> Result<Types<'a>, Refused> {
-        let Obj(Types(cols)) = serde_json::from_str::<Obj<Types>>(text)?;
+        let Types(cols) = serde_json::from_str::<Types>(text)?;
         for (i, (name, _)) in cols.iter().enumerate() {
             if cols[..i].iter().any(|(n, _)| n == name) {
                 return Err(Refused);
