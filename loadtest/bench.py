@@ -416,16 +416,9 @@ def wait_for_topics(cap, tables, timeout=30):
     serve (see loadtest/README.md); the capture's time still counts from its start."""
     t0 = time.monotonic()
     while cap.alive() and time.monotonic() - t0 < timeout:
-        ready = 0
         with open(cap.log, errors="replace") as f:
-            for line in f:
-                if "topic ready" in line:
-                    ready += 1
-                elif "topics of the captured tables ready" in line:  # created together at start
-                    m = re.search(r"topics=(\d+)", line)
-                    ready += int(m.group(1)) if m else 0
-        if ready >= tables:
-            return
+            if sum("topic ready" in line for line in f) >= tables:
+                return
         time.sleep(0.02)
 
 
@@ -584,23 +577,25 @@ def scrape_lag():
 
 # Histograms scraped at the start and end of each steady phase: their means over the
 # phase say where the lag goes (capture: commit read -> broker ack; apply: per batch).
-STAGES = [("capture", 1, "otter_capture_publish_seconds"), ("apply", 0, "otter_apply_commit_seconds"),
-          ("apply", 0, "otter_apply_batch_events"), ("apply", 0, "otter_apply_statement_seconds")]
+# Keyed by the metrics port's offset from METRICS_PORT (apply 0, capture 1).
+STAGES = {0: ["otter_apply_commit_seconds", "otter_apply_batch_events", "otter_apply_statement_seconds"],
+          1: ["otter_capture_publish_seconds"]}
 
 
 def scrape_stages():
     """{metric: (sum, count)} over every label set; missing metrics are absent."""
     got = {}
-    for _svc, offset, name in STAGES:
+    for offset, names in STAGES.items():
         try:
             text = urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT + offset}/metrics", timeout=1).read().decode()
         except OSError:
             continue
-        total = [0.0, 0.0]
-        for i, part in enumerate(("sum", "count")):
-            for m in re.finditer(rf"(?m)^{name}_{part}(?:\{{[^}}]*\}})? ([0-9.eE+-]+)$", text):
-                total[i] += float(m.group(1))
-        got[name] = tuple(total)
+        for name in names:
+            total = [0.0, 0.0]
+            for i, part in enumerate(("sum", "count")):
+                for m in re.finditer(rf"(?m)^{name}_{part}(?:\{{[^}}]*\}})? ([0-9.eE+-]+)$", text):
+                    total[i] += float(m.group(1))
+            got[name] = tuple(total)
     return got
 
 

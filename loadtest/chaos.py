@@ -489,18 +489,19 @@ class Ctx:
     pass
 
 
-def warm_up(secs):
-    """Marker 0 written and waited for on the target; returns the seconds it took."""
-    t0 = time.monotonic()
-    retrying("marker insert", lambda: query(SOURCE, f"INSERT INTO {DB}.marker VALUES (0, NOW(6))"))
-    while time.monotonic() - t0 < secs:
+def marker_seen(marker, secs):
+    """Writes marker row `marker` on the source and waits for it on the target: the
+    moment it arrived (monotonic), or None after `secs`."""
+    retrying("marker insert", lambda: query(SOURCE, f"INSERT INTO {DB}.marker VALUES (%s, NOW(6))", (marker,)))
+    deadline = time.monotonic() + secs
+    while time.monotonic() < deadline:
         try:
-            if query(TARGET, f"SELECT 1 FROM {DB}.marker WHERE id = 0"):
-                return time.monotonic() - t0
+            if query(TARGET, f"SELECT 1 FROM {DB}.marker WHERE id = %s", (marker,)):
+                return time.monotonic()
         except pymysql.err.OperationalError:
             pass
         time.sleep(0.1)
-    raise SystemExit(f"chaos: warm-up marker not on the target within {secs}s; see the service logs")
+    return None
 
 
 def run_round(ctx, r, faults, rng, args):
@@ -525,23 +526,11 @@ def run_round(ctx, r, faults, rng, args):
     res["fault"] = " + ".join(descr.get(n, n) for n in faults)
     res["problems"] += errors
     # Recovery: a marker written now, on the target when the pipeline moves again.
-    marker = r
-    retrying("marker insert", lambda: query(SOURCE, f"INSERT INTO {DB}.marker VALUES (%s, NOW(6))", (marker,)))
-    t_marker = time.monotonic()
-    deadline = t_marker + args.recovery_secs
-    seen = None
-    while time.monotonic() < deadline:
-        try:
-            if query(TARGET, f"SELECT 1 FROM {DB}.marker WHERE id = %s", (marker,)):
-                seen = time.monotonic()
-                break
-        except pymysql.err.OperationalError:
-            pass
-        time.sleep(0.1)
+    seen = marker_seen(r, args.recovery_secs)
     res["fault_secs"] = round(t_back - t_fault, 1)
     if seen is None:
         res["recovery_secs"] = None
-        res["problems"].append(f"marker {marker} not on the target {args.recovery_secs}s after the fault")
+        res["problems"].append(f"marker {r} not on the target {args.recovery_secs}s after the fault")
     else:
         res["recovery_secs"] = round(seen - t_back, 2)
     time.sleep(rng.uniform(0.5, 2))
@@ -634,7 +623,11 @@ partitions = 4
         # 1, so round 1's recovery time measures the fault, not the discovery of a new
         # topic by the apply group (pattern subscriptions see it on a metadata refresh).
         ctx.work.resume()
-        warm = warm_up(60)
+        t_warm = time.monotonic()
+        seen = marker_seen(0, 60)
+        if seen is None:
+            raise SystemExit("chaos: warm-up marker not on the target within 60s; see the service logs")
+        warm = seen - t_warm
         ctx.work.pause()
         ctx.rows_before = ctx.work.rows()
         log(f"warm-up: marker 0 on the target after {warm:.1f}s, {ctx.rows_before} rows")
