@@ -130,10 +130,7 @@ async fn a_full_broker_disk_loses_nothing_and_duplicates_nothing() {
     let names = ["fcap", "fapp"];
     let _cap = p.serve("capture", "fcap");
     let _app = p.serve("apply", "fapp");
-    p.wait_status(Duration::from_secs(30), "capture active", &names, |s| {
-        s["capture_status"] == "active"
-    })
-    .await;
+    p.wait_capture_active(&names).await;
     insert_rows(&p.db, 1, 6).await;
     p.wait_in_sync(Duration::from_secs(60), &names).await;
 

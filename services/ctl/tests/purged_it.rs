@@ -31,10 +31,7 @@ async fn a_purged_position_stops_capture_with_what_happened_and_how_to_recover()
     let names = ["pcap", "papp"];
     let mut cap = p.serve("capture", "pcap");
     let _app = p.serve("apply", "papp");
-    p.wait_status(Duration::from_secs(30), "capture active", &names, |s| {
-        s["capture_status"] == "active"
-    })
-    .await;
+    p.wait_capture_active(&names).await;
     insert_rows(&p.db, 1, 11).await;
     p.wait_in_sync(Duration::from_secs(60), &names).await;
     // Capture stops at a stored position in the current binlog file.

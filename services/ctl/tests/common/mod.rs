@@ -239,6 +239,14 @@ retry_ms = 200
         }
     }
 
+    /// Waits (30 s) until the pipeline's capture is active.
+    pub async fn wait_capture_active(&self, instances: &[&str]) {
+        self.wait_status(Duration::from_secs(30), "capture active", instances, |s| {
+            s["capture_status"] == "active"
+        })
+        .await;
+    }
+
     pub async fn wait_in_sync(&self, timeout: Duration, instances: &[&str]) {
         let start = std::time::Instant::now();
         loop {
