@@ -476,7 +476,8 @@ def run_scenario(name, sc, args, out, stamp):
     perfs = []
     if args.profile:
         time.sleep(0.3)
-        perfs = [Perf(f"{name}-capture", cap.p.pid, out), Perf(f"{name}-apply", app.p.pid, out)]
+        perfs = [Perf(f"{name}-capture", cap.p.pid, out), Perf(f"{name}-apply", app.p.pid, out),
+                 Perf(f"{name}-target", target_pid, out)]
 
     def otter_done():
         if not app.alive():
@@ -824,7 +825,7 @@ def main():
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--steady-rates", default="1000,5000,10000", help="row rates; empty = no steady state")
     ap.add_argument("--steady-secs", type=int, default=60)
-    ap.add_argument("--profile", action="store_true", help="perf record capture and apply during catch-up")
+    ap.add_argument("--profile", action="store_true", help="perf record capture, apply and the target mariadbd during catch-up")
     ap.add_argument("--timeout", type=int, default=900, help="seconds any one catch-up may take")
     ap.add_argument("--no-results", action="store_true", help="do not append to RESULTS.md")
     args = ap.parse_args()

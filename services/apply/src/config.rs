@@ -100,6 +100,16 @@ pub struct KafkaConfig {
     /// the p50 lag at 1k rows/s from 67 to 22 ms with the larger pool).
     #[serde(default = "default_fetch_wait_ms")]
     pub fetch_wait_ms: u32,
+    /// Most bytes one fetch response may bring (`fetch.max.bytes`), KiB. Tansu 0.6 fills
+    /// a response with up to this much (5 MiB at most) of stored, compressed batches,
+    /// often of one partition, ignoring the per-partition limit, and librdkafka
+    /// enqueues it whole: each partition's prefetch can overshoot `apply.prefetch_kbytes`
+    /// by about one response. Lower it (1024 is the least) to bound memory with many
+    /// partitions; but Tansu's sqlite engine never serves a record larger than this, so
+    /// it must stay above the largest record (capture's `kafka.chunk_bytes`, 900 KiB by
+    /// default; other producers' records may be larger).
+    #[serde(default = "default_fetch_max_kbytes")]
+    pub fetch_max_kbytes: u32,
 }
 
 /// What happens to a change the target refuses for good (constraint violation, missing
@@ -148,6 +158,11 @@ pub struct ApplyTuning {
     /// (the target's `max_allowed_packet` must hold it).
     #[serde(default = "default_max_statement_bytes")]
     pub max_statement_bytes: usize,
+    /// Inserts of at least this many rows in one statement go as prepared statements
+    /// (binary protocol, parsed once per connection: far less work for the target on a
+    /// backlog); fewer rows go as text, which needs no extra round trip. 0: text always.
+    #[serde(default = "default_prepared_min_rows")]
+    pub prepared_min_rows: usize,
     /// Records prefetched by librdkafka and not yet taken by the partition's worker,
     /// KiB (`queued.max.messages.kbytes`): bounds memory while a partition waits.
     #[serde(default = "default_prefetch_kbytes")]
@@ -181,6 +196,7 @@ impl Default for ApplyTuning {
             max_batch_records: default_max_batch_records(),
             max_batch_bytes: default_max_batch_bytes(),
             max_statement_bytes: default_max_statement_bytes(),
+            prepared_min_rows: default_prepared_min_rows(),
             prefetch_kbytes: default_prefetch_kbytes(),
             max_inflight_bytes: default_max_inflight_bytes(),
             retry_ms: default_retry_ms(),
@@ -209,6 +225,9 @@ fn default_rebalance_timeout_ms() -> u32 {
 fn default_metadata_refresh_ms() -> u32 {
     1_000
 }
+fn default_fetch_max_kbytes() -> u32 {
+    5 * 1024
+}
 fn default_fetch_wait_ms() -> u32 {
     5
 }
@@ -220,6 +239,9 @@ fn default_max_batch_bytes() -> usize {
 }
 fn default_max_statement_bytes() -> usize {
     4 * 1024 * 1024
+}
+fn default_prepared_min_rows() -> usize {
+    16
 }
 fn default_prefetch_kbytes() -> u32 {
     4 * 1024
@@ -348,6 +370,9 @@ impl Config {
         }
         if a.max_inflight_bytes < 1024 * 1024 {
             p.push("apply.max_inflight_bytes: must be at least 1048576 (1 MiB)".to_owned());
+        }
+        if self.kafka.fetch_max_kbytes < 1024 {
+            p.push("kafka.fetch_max_kbytes: must be at least 1024".to_owned());
         }
         if a.prefetch_kbytes < 1024 {
             p.push("apply.prefetch_kbytes: must be at least 1024".to_owned());

@@ -474,7 +474,11 @@ pub fn consumer(
         .set("fetch.wait.max.ms", cfg.kafka.fetch_wait_ms.to_string())
         .set("partition.assignment.strategy", "range,roundrobin")
         .set("statistics.interval.ms", "1000")
-        .set("fetch.max.bytes", "52428800")
+        // See `kafka.fetch_max_kbytes` for what Tansu makes of it.
+        .set(
+            "fetch.max.bytes",
+            (u64::from(cfg.kafka.fetch_max_kbytes) * 1024).to_string(),
+        )
         .set(
             "queued.max.messages.kbytes",
             cfg.apply.prefetch_kbytes.to_string(),

@@ -9,12 +9,12 @@ use otter_core::Op;
 
 use crate::mapping::Shape;
 use crate::merge::{Final, Run};
-pub use mysql::{SqlError, Stmt, StmtKind};
+pub use mysql::{Sizing, SqlError, Stmt, StmtKind};
 
 /// The statements that apply `run` (whose table is written as `shape`), in order:
 /// deletes, then upserts for a keyed run; each change on its own for a keyless one,
 /// consecutive inserts sharing a multi-row `INSERT`.
-pub fn statements(run: &Run, shape: &Shape, max_bytes: usize) -> Result<Vec<Stmt>, SqlError> {
+pub fn statements(run: &Run, shape: &Shape, sizing: Sizing) -> Result<Vec<Stmt>, SqlError> {
     match run {
         Run::Keyed { finals, .. } => {
             let mut dels = Vec::new();
@@ -25,8 +25,8 @@ pub fn statements(run: &Run, shape: &Shape, max_bytes: usize) -> Result<Vec<Stmt
                     Final::Upsert(r) => ups.push(r.as_slice()),
                 }
             }
-            let mut out = mysql::deletes(shape, &dels, max_bytes)?;
-            out.extend(mysql::inserts(shape, &ups, true, max_bytes)?);
+            let mut out = mysql::deletes(shape, &dels, sizing.max_bytes)?;
+            out.extend(mysql::inserts(shape, &ups, true, sizing)?);
             Ok(out)
         }
         Run::Keyless { changes, .. } => {
@@ -37,7 +37,7 @@ pub fn statements(run: &Run, shape: &Shape, max_bytes: usize) -> Result<Vec<Stmt
                     inserts.push(after);
                     continue;
                 }
-                out.extend(mysql::inserts(shape, &inserts, false, max_bytes)?);
+                out.extend(mysql::inserts(shape, &inserts, false, sizing)?);
                 inserts.clear();
                 let missing = || SqlError::Missing {
                     column: "(row image)".into(),
@@ -48,7 +48,7 @@ pub fn statements(run: &Run, shape: &Shape, max_bytes: usize) -> Result<Vec<Stmt
                     None => mysql::keyless_delete(shape, before)?,
                 });
             }
-            out.extend(mysql::inserts(shape, &inserts, false, max_bytes)?);
+            out.extend(mysql::inserts(shape, &inserts, false, sizing)?);
             Ok(out)
         }
     }

@@ -16,6 +16,10 @@
 //!   a gap lock, and two instances starting fresh partitions in the same gap would
 //!   deadlock on their inserts. The first batch's plain INSERT takes no gap lock.
 //! - Every connection runs [`SESSION_SETUP`] first; the literals of `sql::mysql` rely on it.
+//!   Nothing changes a pooled session after that ([`Target::ddl_execute`] closes the
+//!   connection it ran `USE` on), so connections are not reset on their way back to the
+//!   pool (a reset costs a round trip, then `SESSION_SETUP` again, and drops the cached
+//!   prepared statements); the pool still rolls back a transaction left open.
 //!
 //! Requires of the target: InnoDB, a user that may create the state database and write
 //! the replicated ones, `max_allowed_packet` at least `apply.max_statement_bytes` (and
@@ -24,7 +28,7 @@
 use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Opts, OptsBuilder, Pool, PoolConstraints, PoolOpts, TxOpts};
+use mysql_async::{Conn, Opts, OptsBuilder, Params, Pool, PoolConstraints, PoolOpts, TxOpts};
 use otter_core::event::OrderKey;
 use otter_core::url::redact_url;
 use otter_core::{SourcePos, TableId};
@@ -51,6 +55,11 @@ pub const SESSION_SETUP: &[&str] = &[
     "SET sql_mode = 'NO_AUTO_VALUE_ON_ZERO,STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'",
     "SET foreign_key_checks = 0",
 ];
+
+/// Prepared statements each connection keeps: a table's inserts need a few texts (row
+/// counts are powers of two, `sql::mysql`), and a backlog spans a few tables per
+/// connection. The target's `max_prepared_stmt_count` must allow this times the pool.
+const STMT_CACHE: usize = 128;
 
 /// What a partition has applied, as stored in `apply_position`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,7 +108,8 @@ pub struct Commit<'a> {
     pub next: Stored,
     /// Readable source position of the last change, stored for operators.
     pub at: Option<&'a SourcePos>,
-    pub stmts: &'a [(TableId, Stmt)],
+    /// [`Target::commit`] takes the prepared statements' parameters out.
+    pub stmts: &'a mut [(TableId, Stmt)],
     pub skips: &'a [Skip],
     /// Where each statement's time goes, if anywhere.
     pub timing: Option<&'a prometheus::Histogram>,
@@ -150,7 +160,12 @@ impl Target {
         let opts = OptsBuilder::from_opts(opts)
             .init(SESSION_SETUP.to_vec())
             .client_found_rows(true)
-            .pool_opts(PoolOpts::default().with_constraints(constraints));
+            .stmt_cache_size(STMT_CACHE)
+            .pool_opts(
+                PoolOpts::default()
+                    .with_constraints(constraints)
+                    .with_reset_connection(false),
+            );
         let q = |t: &str| format!("`{state_db}`.`{t}`");
         Ok(Target {
             pool: Pool::new(opts),
@@ -333,7 +348,7 @@ impl Target {
 
     /// Writes one batch and its position in one transaction (see the module invariants).
     /// Returns the time spent.
-    pub async fn commit(&self, batch: &Commit<'_>) -> Result<Duration, ApplyError> {
+    pub async fn commit(&self, batch: &mut Commit<'_>) -> Result<Duration, ApplyError> {
         let mut c = self.conn().await?;
         let started = Instant::now();
         let mut tx = c
@@ -341,15 +356,17 @@ impl Target {
             .await
             .map_err(self.bk(&self.positions))?;
         self.claim(&mut tx, batch).await?;
-        for (table, stmt) in batch.stmts {
+        for (table, stmt) in batch.stmts.iter_mut() {
             let sent = Instant::now();
-            tx.query_drop(&stmt.sql)
-                .await
-                .map_err(|source| ApplyError::Statement {
-                    table: table.clone(),
-                    kind: stmt.kind,
-                    source,
-                })?;
+            let done = match stmt.params.take() {
+                Some(p) => tx.exec_drop(&stmt.sql, Params::Positional(p)).await,
+                None => tx.query_drop(&stmt.sql).await,
+            };
+            done.map_err(|source| ApplyError::Statement {
+                table: table.clone(),
+                kind: stmt.kind,
+                source,
+            })?;
             if let Some(h) = batch.timing {
                 h.observe(sent.elapsed().as_secs_f64());
             }

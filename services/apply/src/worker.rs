@@ -36,7 +36,7 @@ use crate::error::{chain, ApplyError, PartitionError, RecordError, StreamPlace};
 use crate::mapping::Mapping;
 use crate::merge::merge;
 use crate::metrics::Metrics;
-use crate::sql::{statements, Stmt, StmtKind};
+use crate::sql::{statements, Sizing, Stmt, StmtKind};
 use crate::target::{Commit, Skip, Stored, Target};
 
 mod ddl;
@@ -557,6 +557,19 @@ impl Worker {
         p
     }
 
+    /// Dry runs print text statements, everything else prepares large inserts.
+    fn sizing(&self) -> Sizing {
+        let t = &self.shared.tuning;
+        Sizing {
+            max_bytes: t.max_statement_bytes,
+            prepared_min_rows: if self.shared.dry_run {
+                0
+            } else {
+                t.prepared_min_rows
+            },
+        }
+    }
+
     fn build(&self, changes: Vec<&ChangeEvent>) -> Result<(Vec<(TableId, Stmt)>, u64), ApplyError> {
         let n = changes.len() as u64;
         let table = changes.first().map(|c| c.schema.table.clone());
@@ -567,12 +580,11 @@ impl Worker {
         let mut out = Vec::new();
         for run in &runs {
             let shape = self.shared.mapping.shape(run.schema())?;
-            let stmts = statements(run, &shape, self.shared.tuning.max_statement_bytes).map_err(
-                |source| ApplyError::Sql {
+            let stmts =
+                statements(run, &shape, self.sizing()).map_err(|source| ApplyError::Sql {
                     table: shape.source.clone(),
                     source,
-                },
-            )?;
+                })?;
             out.extend(stmts.into_iter().map(|s| (shape.target.clone(), s)));
         }
         Ok((out, n))
@@ -587,7 +599,7 @@ impl Worker {
                 return Attempt::Released;
             }
             let plan = self.plan(items);
-            let (stmts, events) = match self.build(plan.changes) {
+            let (mut stmts, events) = match self.build(plan.changes) {
                 Ok(x) => x,
                 Err(e) => return Attempt::Failed(e),
             };
@@ -643,17 +655,17 @@ impl Worker {
                 });
                 return Attempt::Done;
             }
-            let commit = Commit {
+            let mut commit = Commit {
                 topic: &self.topic,
                 partition: self.partition,
                 expected: self.stored.as_ref().map(|s| s.next_offset),
                 next: next.clone(),
                 at: plan.last_at.as_ref(),
-                stmts: &stmts,
+                stmts: &mut stmts,
                 skips,
                 timing: Some(&timing),
             };
-            match self.shared.target.commit(&commit).await {
+            match self.shared.target.commit(&mut commit).await {
                 Ok(took) => {
                     self.note_beat(plan.beat);
                     m.batches.with_label_values(&[pipeline]).inc();

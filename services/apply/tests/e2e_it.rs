@@ -41,9 +41,20 @@ const TYPES_INSERT: &str = "INSERT INTO {db}.t (id, ti, tiu, si, siu, mi, miu, i
       '2024-00-00', '0000-00-00 00:00:00', '1000-01-01 00:00:00.5', '0000-00-00 00:00:00', '838:59:59.0', '-00:00:01.0001', 2155,
       '', '', '', '', x'00', x'00', x'00', 'c', 'x,y,z', b'0', b'0', '[]', ST_GeomFromText('LINESTRING(0 0, 1 1)'))";
 
+/// Every value as text literals: no statement is prepared.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_type_and_shape_arrives_identical() {
-    let p = Pipeline::new("e2e", "").await;
+async fn every_type_and_shape_arrives_identical_as_text() {
+    every_type_and_shape("prepared_min_rows = 0").await;
+}
+
+/// Every value as prepared-statement parameters (binary protocol), even single rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_type_and_shape_arrives_identical_as_parameters() {
+    every_type_and_shape("prepared_min_rows = 1").await;
+}
+
+async fn every_type_and_shape(apply_extra: &str) {
+    let p = Pipeline::new("e2e", apply_extra).await;
     let db = &p.db;
     both(&[
         &format!("CREATE DATABASE {db}"),

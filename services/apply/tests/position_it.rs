@@ -32,7 +32,7 @@ fn batch(topic: &str, partition: i32, expected: Option<i64>, next: i64) -> Commi
             order: Some([1, next as u64, 0, 0]),
         },
         at: None,
-        stmts: &[],
+        stmts: &mut [],
         skips: &[],
         timing: None,
     }
@@ -51,7 +51,7 @@ async fn a_batch_commits_only_on_the_position_it_was_built_from() {
     let t = target(&db, 2).await;
     assert_eq!(t.load("t", 0).await.expect("load"), None);
 
-    t.commit(&batch("t", 0, None, 10))
+    t.commit(&mut batch("t", 0, None, 10))
         .await
         .expect("first batch");
     assert_eq!(
@@ -64,15 +64,15 @@ async fn a_batch_commits_only_on_the_position_it_was_built_from() {
     // A second "first batch" (another instance that also saw no row) is fenced and
     // told what is stored; nothing changes.
     assert_eq!(
-        fenced(t.commit(&batch("t", 0, None, 5)).await),
+        fenced(t.commit(&mut batch("t", 0, None, 5)).await),
         (None, Some(10))
     );
     // A batch built on a stale position is fenced too.
     assert_eq!(
-        fenced(t.commit(&batch("t", 0, Some(7), 12)).await),
+        fenced(t.commit(&mut batch("t", 0, Some(7), 12)).await),
         (Some(7), Some(10))
     );
-    t.commit(&batch("t", 0, Some(10), 20))
+    t.commit(&mut batch("t", 0, Some(10), 20))
         .await
         .expect("next batch");
     assert_eq!(
@@ -97,7 +97,9 @@ async fn fresh_partitions_committing_together_neither_deadlock_nor_double_apply(
                 let t = t.clone();
                 let topic = format!("topic_{round}");
                 tasks.push(tokio::spawn(async move {
-                    t.commit(&batch(&topic, part, None, 100)).await.map(|_| ())
+                    t.commit(&mut batch(&topic, part, None, 100))
+                        .await
+                        .map(|_| ())
                 }));
             }
         }

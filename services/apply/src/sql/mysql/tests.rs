@@ -22,12 +22,20 @@ fn ev(
     testing::change(s, op, before, after)
 }
 
+/// Text statements only, cut at `max_bytes`.
+fn text_only(max_bytes: usize) -> Sizing {
+    Sizing {
+        max_bytes,
+        prepared_min_rows: 0,
+    }
+}
+
 fn render(changes: Vec<ChangeEvent>, max_bytes: usize) -> String {
     let runs = merge(&changes).expect("merge");
     let mut out = String::new();
     for run in &runs {
         let shape = Mapping::identity().shape(run.schema()).expect("shape");
-        for s in statements(run, &shape, max_bytes).expect("statements") {
+        for s in statements(run, &shape, text_only(max_bytes)).expect("statements") {
             out.push_str(&format!(
                 "-- {:?}, {} row(s){}\n{};\n",
                 s.kind,
@@ -47,9 +55,8 @@ fn text(s: &str) -> Option<Value> {
     Some(Value::Text(s.into()))
 }
 
-#[test]
-fn every_value_kind_has_an_exact_literal() {
-    let cases: Vec<(&str, Option<Value>)> = vec![
+fn value_cases() -> Vec<(&'static str, Option<Value>)> {
+    vec![
         ("null", None),
         ("int", Some(Value::Int(i64::MIN))),
         ("uint", Some(Value::UInt(u64::MAX))),
@@ -137,13 +144,37 @@ fn every_value_kind_has_an_exact_literal() {
             "geometry",
             Some(Value::Geometry(vec![0, 0, 0, 0, 1, 1, 0, 0, 0])),
         ),
-    ];
+    ]
+}
+
+#[test]
+fn every_value_kind_has_an_exact_literal() {
     let mut out = String::new();
-    for (name, v) in &cases {
+    for (name, v) in &value_cases() {
         out.push_str(name);
         out.push_str(" = ");
         push_literal(&mut out, name, v.as_ref()).expect("literal");
         out.push('\n');
+    }
+    insta::assert_snapshot!(out);
+}
+
+/// The parameters carry what the literals say: numbers in binary, the rest as the
+/// literal's string (binary data raw, not hex).
+#[test]
+fn every_value_kind_has_an_exact_parameter() {
+    let mut out = String::new();
+    for (name, v) in &value_cases() {
+        let (p, _) = param(name, v.as_ref()).expect("parameter");
+        let binary = matches!(v, Some(Value::Bytes(_) | Value::Geometry(_)));
+        let shown = match &p {
+            mysql_async::Value::Bytes(b) if binary => format!("Bytes({b:02x?})"),
+            mysql_async::Value::Bytes(b) => {
+                format!("Bytes({:?})", std::str::from_utf8(b).expect("utf-8 text"))
+            }
+            p => format!("{p:?}"),
+        };
+        out.push_str(&format!("{name} = {shown}\n"));
     }
     insta::assert_snapshot!(out);
 }
@@ -158,6 +189,8 @@ fn values_without_a_literal_are_errors_naming_the_column() {
         Value::JsonDiff(vec![]),
     ] {
         let e = push_literal(&mut s, "c", Some(&v)).expect_err("no literal");
+        assert!(e.to_string().starts_with("column `c`: "), "{e}");
+        let e = param("c", Some(&v)).expect_err("no parameter");
         assert!(e.to_string().starts_with("column `c`: "), "{e}");
     }
 }
@@ -333,7 +366,7 @@ fn statements_split_at_the_size_limit_but_a_big_row_still_goes() {
         .collect();
     let runs = merge(&changes).expect("merge");
     let shape = Mapping::identity().shape(runs[0].schema()).expect("shape");
-    let stmts = statements(&runs[0], &shape, 150).expect("statements");
+    let stmts = statements(&runs[0], &shape, text_only(150)).expect("statements");
     let rows: Vec<usize> = stmts.iter().map(|s| s.rows).collect();
     assert_eq!(rows.iter().sum::<usize>(), 5);
     assert!(stmts.len() >= 3, "split: {rows:?}");
@@ -345,4 +378,120 @@ fn statements_split_at_the_size_limit_but_a_big_row_still_goes() {
             st.rows
         );
     }
+}
+
+fn insert_run(n: i64, big: &[i64]) -> (Vec<ChangeEvent>, Arc<TableSchema>) {
+    let s = schema(
+        "db",
+        "t",
+        &[("id", ColumnKind::Int), ("v", ColumnKind::Text)],
+        &[0],
+    );
+    let changes = (0..n)
+        .map(|i| {
+            let len = if big.contains(&i) { 5_000 } else { 10 };
+            ev(
+                &s,
+                Op::Insert,
+                None,
+                Some(vec![int(i), text(&"x".repeat(len))]),
+            )
+        })
+        .collect();
+    (changes, s)
+}
+
+fn prepared(changes: &[ChangeEvent], sizing: Sizing) -> Vec<Stmt> {
+    let runs = merge(changes).expect("merge");
+    let shape = Mapping::identity().shape(runs[0].schema()).expect("shape");
+    statements(&runs[0], &shape, sizing).expect("statements")
+}
+
+/// Prepared row counts are powers of two (few statement texts per table); what is left
+/// below the threshold goes as text; every row is written once, in order.
+#[test]
+fn large_inserts_are_prepared_in_power_of_two_runs() {
+    let (changes, _) = insert_run(45, &[]);
+    let stmts = prepared(
+        &changes,
+        Sizing {
+            max_bytes: 1 << 20,
+            prepared_min_rows: 4,
+        },
+    );
+    let shape: Vec<(usize, bool)> = stmts.iter().map(|s| (s.rows, s.params.is_some())).collect();
+    assert_eq!(shape, vec![(32, true), (8, true), (4, true), (1, false)]);
+    let first = &stmts[0];
+    assert_eq!(first.kind, StmtKind::Upsert);
+    assert_eq!(first.sql.matches('?').count(), 64);
+    assert!(
+        first
+            .sql
+            .ends_with(" ON DUPLICATE KEY UPDATE `v`=VALUES(`v`)"),
+        "{}",
+        first.sql
+    );
+    let ids: Vec<i64> = stmts
+        .iter()
+        .flat_map(|s| match &s.params {
+            Some(p) => p
+                .iter()
+                .step_by(2)
+                .map(|v| match v {
+                    mysql_async::Value::Int(i) => *i,
+                    v => panic!("id parameter {v:?}"),
+                })
+                .collect::<Vec<_>>(),
+            None => vec![44],
+        })
+        .collect();
+    assert_eq!(ids, (0..45).collect::<Vec<_>>());
+    assert!(
+        stmts[3].sql.contains("(44,'xxxxxxxxxx')"),
+        "{}",
+        stmts[3].sql
+    );
+}
+
+/// A row larger than the statement size goes alone (as text, one row is below any
+/// threshold), and the rows around it stay prepared; placeholders stay under the cap.
+#[test]
+fn a_large_row_goes_alone_and_the_placeholder_cap_holds() {
+    let (changes, _) = insert_run(40, &[20]);
+    let stmts = prepared(
+        &changes,
+        Sizing {
+            max_bytes: 2_000,
+            prepared_min_rows: 2,
+        },
+    );
+    let shape: Vec<(usize, bool)> = stmts.iter().map(|s| (s.rows, s.params.is_some())).collect();
+    assert_eq!(
+        shape,
+        vec![
+            (16, true),
+            (4, true),
+            (1, false),
+            (16, true),
+            (2, true),
+            (1, false)
+        ]
+    );
+    let (changes, _) = insert_run(5_000, &[]);
+    let stmts = prepared(
+        &changes,
+        Sizing {
+            max_bytes: 64 << 20,
+            prepared_min_rows: 16,
+        },
+    );
+    assert!(stmts
+        .iter()
+        .all(|s| s.sql.matches('?').count() <= MAX_PLACEHOLDERS));
+    assert_eq!(
+        stmts[0].rows,
+        MAX_PLACEHOLDERS / 2,
+        "the cap over 2 columns"
+    );
+    assert_eq!(stmts.iter().map(|s| s.rows).sum::<usize>(), 5_000);
 }
