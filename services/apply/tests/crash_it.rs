@@ -168,6 +168,12 @@ async fn faults_during_a_workload_lose_nothing_and_apply_nothing_twice() {
     kill9(&mut apply);
     tokio::time::sleep(rng.ms(100, 1000)).await;
     capture = p.capture();
+    // Tansu 0.6 keeps the killed member until its session (6 s here) expires, and a
+    // rebalance that completes before then can leave the new member with nothing and
+    // no further rebalance (README, "Consumer groups"; managed instances have a
+    // watchdog for it, this file-configured one does not). Twice in three runs after
+    // the capture restarts; let the session expire first.
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
     apply = p.apply();
     wait_working(&p, before).await;
 
@@ -192,9 +198,12 @@ async fn faults_during_a_workload_lose_nothing_and_apply_nothing_twice() {
     let n = done.load(Ordering::Relaxed);
     assert!(n > 100, "the workload ran ({n} transactions)");
     let log = p.log("apply.log");
+    // The faults hit a running instance: a batch retried (the target was down while it
+    // wrote) or librdkafka lost the broker. A target restart between two batches can
+    // go unseen: idle pooled connections are replaced without an error.
     assert!(
-        log.contains("retrying"),
-        "apply saw the target or broker restart and retried:\n{}",
+        log.contains("retrying") || log.contains("Disconnected"),
+        "apply saw the target or broker restart:\n{}",
         tail(&log, 30)
     );
     kill9(&mut apply);
