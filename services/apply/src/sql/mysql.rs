@@ -345,7 +345,7 @@ pub fn inserts(
         if prepared {
             n = floor_pow2(n);
         }
-        let chunk: Vec<_> = params.by_ref().take(n * shape.cols.len()).collect();
+        let chunk = params.by_ref().take(n * shape.cols.len());
         if prepared {
             out.push(Stmt {
                 kind: if upsert {
@@ -354,12 +354,13 @@ pub fn inserts(
                     StmtKind::Insert
                 },
                 sql: placeholder_insert(shape, n, upsert),
-                params: Some(chunk),
+                params: Some(chunk.collect()),
                 rows: n,
                 expect_one: false,
             });
         } else {
             // Too few to prepare: the tail, or rows too large to share a statement.
+            chunk.for_each(drop);
             out.extend(text_inserts(
                 shape,
                 &rows[at..at + n],
