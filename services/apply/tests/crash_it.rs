@@ -199,8 +199,9 @@ async fn faults_during_a_workload_lose_nothing_and_apply_nothing_twice() {
     assert!(n > 100, "the workload ran ({n} transactions)");
     let log = p.log("apply.log");
     // The faults hit a running instance: a batch retried (the target was down while it
-    // wrote) or librdkafka lost the broker. A target restart between two batches can
-    // go unseen: idle pooled connections are replaced without an error.
+    // wrote) or librdkafka lost the broker. In one run of three the target restart
+    // left no trace in apply's log (no batch failed while it was down), so the broker
+    // disconnect counts as well.
     assert!(
         log.contains("retrying") || log.contains("Disconnected"),
         "apply saw the target or broker restart:\n{}",

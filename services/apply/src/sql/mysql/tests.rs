@@ -22,12 +22,16 @@ fn ev(
     testing::change(s, op, before, after)
 }
 
-/// Text statements only, cut at `max_bytes`.
-fn text_only(max_bytes: usize) -> Sizing {
+fn sizing(max_bytes: usize, prepared_min_rows: usize) -> Sizing {
     Sizing {
         max_bytes,
-        prepared_min_rows: 0,
+        prepared_min_rows,
     }
+}
+
+/// Text statements only, cut at `max_bytes`.
+fn text_only(max_bytes: usize) -> Sizing {
+    sizing(max_bytes, 0)
 }
 
 fn render(changes: Vec<ChangeEvent>, max_bytes: usize) -> String {
@@ -380,14 +384,14 @@ fn statements_split_at_the_size_limit_but_a_big_row_still_goes() {
     }
 }
 
-fn insert_run(n: i64, big: &[i64]) -> (Vec<ChangeEvent>, Arc<TableSchema>) {
+fn insert_run(n: i64, big: &[i64]) -> Vec<ChangeEvent> {
     let s = schema(
         "db",
         "t",
         &[("id", ColumnKind::Int), ("v", ColumnKind::Text)],
         &[0],
     );
-    let changes = (0..n)
+    (0..n)
         .map(|i| {
             let len = if big.contains(&i) { 5_000 } else { 10 };
             ev(
@@ -397,8 +401,7 @@ fn insert_run(n: i64, big: &[i64]) -> (Vec<ChangeEvent>, Arc<TableSchema>) {
                 Some(vec![int(i), text(&"x".repeat(len))]),
             )
         })
-        .collect();
-    (changes, s)
+        .collect()
 }
 
 fn prepared(changes: &[ChangeEvent], sizing: Sizing) -> Vec<Stmt> {
@@ -411,14 +414,8 @@ fn prepared(changes: &[ChangeEvent], sizing: Sizing) -> Vec<Stmt> {
 /// below the threshold goes as text; every row is written once, in order.
 #[test]
 fn large_inserts_are_prepared_in_power_of_two_runs() {
-    let (changes, _) = insert_run(45, &[]);
-    let stmts = prepared(
-        &changes,
-        Sizing {
-            max_bytes: 1 << 20,
-            prepared_min_rows: 4,
-        },
-    );
+    let changes = insert_run(45, &[]);
+    let stmts = prepared(&changes, sizing(1 << 20, 4));
     let shape: Vec<(usize, bool)> = stmts.iter().map(|s| (s.rows, s.params.is_some())).collect();
     assert_eq!(shape, vec![(32, true), (8, true), (4, true), (1, false)]);
     let first = &stmts[0];
@@ -457,14 +454,8 @@ fn large_inserts_are_prepared_in_power_of_two_runs() {
 /// threshold), and the rows around it stay prepared; placeholders stay under the cap.
 #[test]
 fn a_large_row_goes_alone_and_the_placeholder_cap_holds() {
-    let (changes, _) = insert_run(40, &[20]);
-    let stmts = prepared(
-        &changes,
-        Sizing {
-            max_bytes: 2_000,
-            prepared_min_rows: 2,
-        },
-    );
+    let changes = insert_run(40, &[20]);
+    let stmts = prepared(&changes, sizing(2_000, 2));
     let shape: Vec<(usize, bool)> = stmts.iter().map(|s| (s.rows, s.params.is_some())).collect();
     assert_eq!(
         shape,
@@ -477,14 +468,8 @@ fn a_large_row_goes_alone_and_the_placeholder_cap_holds() {
             (1, false)
         ]
     );
-    let (changes, _) = insert_run(5_000, &[]);
-    let stmts = prepared(
-        &changes,
-        Sizing {
-            max_bytes: 64 << 20,
-            prepared_min_rows: 16,
-        },
-    );
+    let changes = insert_run(5_000, &[]);
+    let stmts = prepared(&changes, sizing(64 << 20, 16));
     assert!(stmts
         .iter()
         .all(|s| s.sql.matches('?').count() <= MAX_PLACEHOLDERS));
