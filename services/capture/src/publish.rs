@@ -117,7 +117,24 @@ struct DeliveryContext {
     acks: Arc<Acks>,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    /// librdkafka's statistics (one JSON document a second), appended to the file
+    /// named by `OTTER_KAFKA_STATS_FILE`: a diagnostic for where produce latency goes
+    /// (`int_latency`, `rtt`, `waitresp_cnt` per broker). Write errors are ignored.
+    fn stats_raw(&self, statistics: &[u8]) {
+        if let Ok(path) = std::env::var("OTTER_KAFKA_STATS_FILE") {
+            use std::io::Write;
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+            {
+                let _ = f.write_all(statistics);
+                let _ = f.write_all(b"\n");
+            }
+        }
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     /// The record's sequence number.
@@ -205,6 +222,9 @@ impl Publisher {
         // librdkafka's own tracing (e.g. `eos,msg,protocol`), for diagnosing broker trouble.
         if let Ok(debug) = std::env::var("OTTER_KAFKA_DEBUG") {
             cc.set("debug", debug);
+        }
+        if std::env::var("OTTER_KAFKA_STATS_FILE").is_ok() {
+            cc.set("statistics.interval.ms", "1000");
         }
         cc.set("bootstrap.servers", &cfg.brokers)
             .set("enable.idempotence", "true")
