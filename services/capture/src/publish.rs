@@ -115,22 +115,28 @@ struct Acks {
 
 struct DeliveryContext {
     acks: Arc<Acks>,
+    /// Where librdkafka's statistics go (`OTTER_KAFKA_STATS_FILE`), if anywhere.
+    stats_file: Option<std::path::PathBuf>,
+    /// A failed statistics write was already reported.
+    stats_failed: AtomicBool,
 }
 
 impl ClientContext for DeliveryContext {
-    /// librdkafka's statistics (one JSON document a second), appended to the file
-    /// named by `OTTER_KAFKA_STATS_FILE`: a diagnostic for where produce latency goes
-    /// (`int_latency`, `rtt`, `waitresp_cnt` per broker). Write errors are ignored.
+    /// librdkafka's statistics (one JSON document a second), appended to
+    /// `stats_file`: a diagnostic for where produce latency goes (`int_latency`, `rtt`,
+    /// `waitresp_cnt` per broker). A failed write is reported once and never stops
+    /// publishing.
     fn stats_raw(&self, statistics: &[u8]) {
-        if let Ok(path) = std::env::var("OTTER_KAFKA_STATS_FILE") {
-            use std::io::Write;
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(path)
-            {
-                let _ = f.write_all(statistics);
-                let _ = f.write_all(b"\n");
+        use std::io::Write;
+        let Some(path) = &self.stats_file else { return };
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .and_then(|mut f| f.write_all(&[statistics, b"\n"].concat()));
+        if let Err(e) = written {
+            if !self.stats_failed.swap(true, Ordering::Relaxed) {
+                tracing::warn!(path = %path.display(), error = %e, "cannot write librdkafka statistics");
             }
         }
     }
@@ -223,7 +229,8 @@ impl Publisher {
         if let Ok(debug) = std::env::var("OTTER_KAFKA_DEBUG") {
             cc.set("debug", debug);
         }
-        if std::env::var("OTTER_KAFKA_STATS_FILE").is_ok() {
+        let stats_file = std::env::var_os("OTTER_KAFKA_STATS_FILE").map(std::path::PathBuf::from);
+        if stats_file.is_some() {
             cc.set("statistics.interval.ms", "1000");
         }
         cc.set("bootstrap.servers", &cfg.brokers)
@@ -248,8 +255,12 @@ impl Publisher {
             notify: tokio::sync::Notify::new(),
         });
         let producer = Arc::new(
-            cc.create_with_context(DeliveryContext { acks: acks.clone() })
-                .map_err(PublishError::Client)?,
+            cc.create_with_context(DeliveryContext {
+                acks: acks.clone(),
+                stats_file,
+                stats_failed: AtomicBool::new(false),
+            })
+            .map_err(PublishError::Client)?,
         );
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
             .set("bootstrap.servers", &cfg.brokers)
